@@ -1,0 +1,1 @@
+"""HTTP plumbing of the hook: authentication, the retry policy and reading answers."""

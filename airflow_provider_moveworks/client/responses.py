@@ -1,0 +1,144 @@
+"""Reading the API's answers: a documented JSON body becomes a dict, anything else a typed error
+whose message names the status. A proxy's HTML page or an empty body never reaches a parser
+traceback."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import requests
+
+from airflow_provider_moveworks.client.retry import parse_retry_after
+from airflow_provider_moveworks.exceptions import (
+    MoveworksAPIError,
+    MoveworksAuthenticationError,
+    MoveworksBadRequestError,
+    MoveworksClientError,
+    MoveworksNotFoundError,
+    MoveworksPermissionError,
+    MoveworksRateLimitError,
+    MoveworksServerError,
+)
+
+REQUEST_ID_HEADER = "x-moveworks-root-uuid"
+BODY_SNIPPET_LENGTH = 80
+
+_ERRORS_BY_STATUS: dict[int, type[MoveworksAPIError]] = {
+    400: MoveworksBadRequestError,
+    401: MoveworksAuthenticationError,
+    403: MoveworksPermissionError,
+    404: MoveworksNotFoundError,
+    429: MoveworksRateLimitError,
+}
+
+# (field, accepted types) of a Conversation, as the spec requires them.
+_CONVERSATION_FIELDS: tuple[tuple[str, tuple[type, ...]], ...] = (
+    ("conversation_id", (str,)),
+    ("archived", (bool,)),
+    ("created_at", (str,)),
+    ("updated_at", (str,)),
+)
+
+Redact = Callable[[str], str]
+
+
+def json_object(response: requests.Response, what: str, redact: Redact) -> dict[str, Any]:
+    """The body of a successful answer, which must be a JSON object."""
+    body = _json_or_none(response)
+    if not isinstance(body, dict):
+        raise MoveworksClientError(
+            f"{what}: Moveworks answered {response.status_code} with {_describe_body(response, redact)} "
+            "instead of a JSON object; check that the base URL points at the Moveworks API",
+            status=response.status_code,
+            request_id=response.headers.get(REQUEST_ID_HEADER),
+        )
+    return body
+
+
+def conversation(body: Any, response: requests.Response, what: str) -> dict[str, Any]:
+    """A Conversation with every required field of the right type."""
+    problem = _conversation_problem(body)
+    if problem:
+        raise MoveworksClientError(
+            f"{what}: Moveworks answered {response.status_code} with a conversation {problem}",
+            status=response.status_code,
+            request_id=response.headers.get(REQUEST_ID_HEADER),
+        )
+    return dict(body)
+
+
+def _conversation_problem(body: Any) -> str | None:
+    if not isinstance(body, dict):
+        return f"that is a {type(body).__name__}, not an object"
+    for name, types in _CONVERSATION_FIELDS:
+        if name not in body:
+            return f"without the required field '{name}'"
+        if not isinstance(body[name], types):
+            return f"whose '{name}' is a {type(body[name]).__name__}"
+    title = body.get("title")
+    if title is not None and not isinstance(title, str):
+        return f"whose 'title' is a {type(title).__name__}"
+    return None
+
+
+def api_error(
+    response: requests.Response,
+    what: str,
+    redact: Redact,
+    *,
+    conversation_id: str | None = None,
+    error_class: type[MoveworksAPIError] | None = None,
+) -> MoveworksAPIError:
+    """The typed error for an answer that is not a success."""
+    status = response.status_code
+    code, message = _error_fields(_json_or_none(response))
+    cls = error_class or _ERRORS_BY_STATUS.get(status)
+    if cls is None:
+        cls = MoveworksServerError if status >= 500 else MoveworksClientError
+    summary = f"{what}: Moveworks answered {status}" + (f" {code}" if code else "")
+    if code is None:
+        message = f"the body was {_describe_body(response, redact)}, not the documented error JSON"
+        if 300 <= status < 400:
+            message += f"; a redirect to {redact(response.headers.get('Location', '?'))} is not followed"
+    extra: dict[str, Any] = {}
+    if cls is MoveworksRateLimitError:
+        extra["retry_after"] = parse_retry_after(response.headers.get("Retry-After"))
+    return cls(
+        summary,
+        status=status,
+        code=code,
+        api_message=redact(message) if message else None,
+        request_id=response.headers.get(REQUEST_ID_HEADER),
+        conversation_id=conversation_id,
+        **extra,
+    )
+
+
+def _json_or_none(response: requests.Response) -> Any:
+    try:
+        return json.loads(response.content)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None
+
+
+def _error_fields(body: Any) -> tuple[str | None, str | None]:
+    """``{"error": {"code", "message"}}`` from the API, or the token endpoint's flat shape."""
+    if isinstance(body, dict):
+        inner = body.get("error") if isinstance(body.get("error"), dict) else body
+        code, message = inner.get("code"), inner.get("message")
+        if isinstance(code, str) and code:
+            return code, message if isinstance(message, str) else None
+    return None, None
+
+
+def _describe_body(response: requests.Response, redact: Redact) -> str:
+    content = response.content
+    if not content:
+        return "an empty body"
+    kind = response.headers.get("Content-Type", "no content type").split(";")[0].strip()
+    text = content[:BODY_SNIPPET_LENGTH].decode("utf-8", "replace")
+    snippet = redact(" ".join(text.split()))
+    more = "..." if len(content) > BODY_SNIPPET_LENGTH else ""
+    return f"a {kind} body of {len(content)} bytes starting {snippet!r}{more}"

@@ -1,0 +1,200 @@
+"""Reading a ``moveworks`` Airflow connection into checked, typed settings.
+
+A connection can come from the UI, a JSON ``AIRFLOW_CONN_*`` variable or a URI. A URI splits the
+base URL into host, port and path (``schema``) and turns every extra into a string, so the
+base URL is put back together here and extras are coerced, each failure naming its field.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from airflow_provider_moveworks.exceptions import MoveworksValidationError
+from airflow_provider_moveworks.validation import describe, validate_assistant_name, validate_service_url
+
+DEFAULT_BASE_URL = "https://api.moveworks.ai/rest/v1beta1"
+DEFAULT_TOKEN_URL = "https://api.moveworks.ai/oauth/v1/token"  # noqa: S105 - a URL, not a secret
+DEFAULT_TIMEOUT = 30.0
+DEFAULT_MAX_RETRIES = 5
+MAX_TIMEOUT = 600.0
+MAX_RETRIES_LIMIT = 20
+
+_TRUE_WORDS = frozenset({"true", "1", "yes", "on"})
+_FALSE_WORDS = frozenset({"false", "0", "no", "off"})
+
+
+class ConnectionLike(Protocol):
+    host: str | None
+    login: str | None
+    password: str | None
+    schema: str | None
+    port: int | None
+
+    @property
+    def extra_dejson(self) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class MoveworksSettings:
+    """Everything the hook needs from a connection, checked. Secrets stay out of the repr."""
+
+    base_url: str
+    secret: str = field(repr=False)
+    client_id: str | None
+    assistant_name: str
+    token_url: str
+    timeout: float
+    verify: bool | str
+    max_retries: int
+    proxies: dict[str, str] | None = field(default=None, repr=False)
+
+    @property
+    def uses_oauth(self) -> bool:
+        return bool(self.client_id)
+
+
+def read_settings(
+    conn: ConnectionLike,
+    *,
+    assistant_name: str | None = None,
+    timeout: float | None = None,
+    max_retries: int | None = None,
+) -> MoveworksSettings:
+    """Check a connection; keyword arguments given here win over the connection's extras."""
+    extras = _Extras(conn.extra_dejson)
+    if not conn.password:
+        raise MoveworksValidationError(
+            "connection password", "is empty: set the API key (or the OAuth client secret) as the password"
+        )
+    return MoveworksSettings(
+        base_url=validate_service_url(_base_url(conn), "connection host (base URL)"),
+        secret=conn.password,
+        client_id=conn.login or None,
+        assistant_name=validate_assistant_name(
+            assistant_name if assistant_name is not None else extras.get("assistant_name")
+        ),
+        token_url=validate_service_url(
+            extras.get("token_url") or DEFAULT_TOKEN_URL, "connection extra 'token_url'"
+        ),
+        timeout=coerce_timeout(timeout if timeout is not None else extras.get("timeout")),
+        verify=coerce_verify(extras.get("verify")),
+        max_retries=coerce_max_retries(max_retries if max_retries is not None else extras.get("max_retries")),
+        proxies=coerce_proxies(extras.get("proxies")),
+    )
+
+
+class _Extras:
+    """Extras by bare name, falling back to the ``extra__moveworks__<name>`` keys of older forms.
+    Empty strings (what an untouched form field stores) count as absent."""
+
+    def __init__(self, raw: dict[str, Any]) -> None:
+        self._raw = raw
+
+    def get(self, name: str) -> Any:
+        for key in (name, f"extra__moveworks__{name}"):
+            value = self._raw.get(key)
+            if value is not None and value != "":
+                return value
+        return None
+
+
+def _base_url(conn: ConnectionLike) -> str:
+    host = (conn.host or "").strip()
+    if not host:
+        return DEFAULT_BASE_URL
+    if "://" in host:
+        return host
+    # A URI connection (moveworks://:key@api.moveworks.ai/rest/v1beta1) arrives split up.
+    netloc = f"{host}:{conn.port}" if conn.port else host
+    path = (conn.schema or "").strip("/")
+    return f"https://{netloc}/{path}" if path else f"https://{netloc}"
+
+
+def coerce_timeout(value: Any) -> float:
+    """Seconds per request: a positive number, also as a string such as ``"30"``."""
+    if value is None:
+        return DEFAULT_TIMEOUT
+    number = _number(value, "connection extra 'timeout'")
+    if not 0 < number <= MAX_TIMEOUT:
+        raise MoveworksValidationError(
+            "connection extra 'timeout'",
+            f"{describe(value)} is not a number of seconds in (0, {MAX_TIMEOUT:g}]",
+        )
+    return number
+
+
+def coerce_max_retries(value: Any) -> int:
+    """Retries of one request: a whole number from 0 to 20, also as a string."""
+    if value is None:
+        return DEFAULT_MAX_RETRIES
+    number = _number(value, "connection extra 'max_retries'")
+    if number != int(number) or not 0 <= number <= MAX_RETRIES_LIMIT:
+        raise MoveworksValidationError(
+            "connection extra 'max_retries'",
+            f"{describe(value)} is not a whole number from 0 to {MAX_RETRIES_LIMIT}",
+        )
+    return int(number)
+
+
+def coerce_verify(value: Any) -> bool | str:
+    """TLS verification: true, false, or the path of a CA bundle that exists."""
+    if value is None:
+        return True
+    if isinstance(value, bool):
+        return value
+    if not isinstance(value, str):
+        raise MoveworksValidationError(
+            "connection extra 'verify'", f"{describe(value)} is not true, false or a CA bundle path"
+        )
+    word = value.strip().lower()
+    if word in _TRUE_WORDS:
+        return True
+    if word in _FALSE_WORDS:
+        return False
+    path = os.path.expanduser(value.strip())
+    if not os.path.exists(path):
+        raise MoveworksValidationError(
+            "connection extra 'verify'",
+            f"{describe(value)} is neither true/false nor an existing CA bundle path",
+        )
+    return path
+
+
+def coerce_proxies(value: Any) -> dict[str, str] | None:
+    """A requests proxies mapping (``{"https": "http://proxy:3128"}``), or its JSON text."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise MoveworksValidationError(
+                "connection extra 'proxies'", 'is not JSON like {"https": "http://proxy:3128"}'
+            ) from None
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise MoveworksValidationError(
+            "connection extra 'proxies'", "must map URL schemes to proxy URLs, all strings"
+        )
+    return dict(value)
+
+
+def _number(value: Any, field_name: str) -> float:
+    if isinstance(value, bool):
+        raise MoveworksValidationError(field_name, f"{describe(value)} is not a number")
+    if isinstance(value, (int, float)):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            raise MoveworksValidationError(field_name, f"{describe(value)} is not a number") from None
+    else:
+        raise MoveworksValidationError(field_name, f"{describe(value)} is not a number")
+    if number != number or number in (float("inf"), float("-inf")):
+        raise MoveworksValidationError(field_name, f"{describe(value)} is not a finite number")
+    return number

@@ -1,0 +1,140 @@
+"""The typed errors of the Moveworks provider.
+
+Every error is a :class:`MoveworksError` (an ``AirflowException``). Errors that a retry cannot
+fix are also ``AirflowFailException``: Airflow fails the task at once instead of spending the
+task's ``retries`` on it. Transient errors (429, 5xx, network) are plain ``AirflowException``
+so that the task's ``retries`` act once the hook's own retries are spent.
+
+``retryable`` tells the hook's retry policy which errors are worth another attempt.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from airflow_provider_moveworks.version_compat import AirflowException, AirflowFailException
+
+
+class MoveworksError(AirflowException):
+    """Base class of every error raised by this provider."""
+
+    retryable: ClassVar[bool] = False
+
+
+class MoveworksValidationError(MoveworksError, AirflowFailException, ValueError):
+    """An input or connection field is unusable; raised before any request is sent.
+
+    :param field: the name of the offending field, e.g. ``conversation_id`` or
+        ``connection extra 'timeout'``.
+    :param reason: what is wrong with its value.
+    """
+
+    def __init__(self, field: str, reason: str) -> None:
+        self.field = field
+        self.reason = reason
+        super().__init__(f"Invalid {field}: {reason}")
+
+    def __reduce__(self) -> tuple[type[MoveworksValidationError], tuple[str, str]]:
+        return type(self), (self.field, self.reason)
+
+
+class MoveworksAPIError(MoveworksError):
+    """The Moveworks API (or something in front of it) answered with an error.
+
+    :param status: the HTTP status code.
+    :param code: the Moveworks error code (``NOT_FOUND``...), if the body carried one.
+    :param api_message: the message from the error body, if any.
+    :param request_id: the ``x-moveworks-root-uuid`` header, which Moveworks support can trace.
+    :param conversation_id: the conversation the request was about, if any.
+    """
+
+    hint: ClassVar[str] = ""
+
+    def __init__(
+        self,
+        summary: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        api_message: str | None = None,
+        request_id: str | None = None,
+        conversation_id: str | None = None,
+    ) -> None:
+        self.summary = summary
+        self.status = status
+        self.code = code
+        self.api_message = api_message
+        self.request_id = request_id
+        self.conversation_id = conversation_id
+        super().__init__(self._compose())
+
+    def _compose(self) -> str:
+        parts = [self.summary]
+        if self.api_message:
+            parts.append(f": {self.api_message}")
+        if self.request_id:
+            parts.append(f" (x-moveworks-root-uuid {self.request_id})")
+        if self.hint:
+            parts.append(f". {self.hint}")
+        return "".join(parts)
+
+
+class MoveworksBadRequestError(MoveworksAPIError, AirflowFailException):
+    """400: the API rejected the request's parameters."""
+
+    hint = "Fix the input; repeating the same request cannot succeed"
+
+
+class MoveworksAuthenticationError(MoveworksAPIError, AirflowFailException):
+    """401 even after a fresh token, or the OAuth token endpoint refused the credentials."""
+
+    hint = "Check the API key or the OAuth client id and secret of the Moveworks connection"
+
+
+class MoveworksPermissionError(MoveworksAPIError, AirflowFailException):
+    """403: the assistant name does not match, or the credential may not use this API."""
+
+    hint = "Check the assistant_name (it must match the configured assistant exactly)"
+
+
+class MoveworksNotFoundError(MoveworksAPIError, AirflowFailException):
+    """404: no such conversation (Moveworks also answers 404 before the API is enabled)."""
+
+    hint = "Check the conversation id, and that the Conversations API is enabled for the organisation"
+
+
+class MoveworksClientError(MoveworksAPIError, AirflowFailException):
+    """Any other 4xx answer, or an answer that is not the documented JSON."""
+
+
+class MoveworksRateLimitError(MoveworksAPIError):
+    """429: rate limited. ``retry_after`` holds the server's wait in seconds, if it sent one."""
+
+    retryable = True
+    hint = "Lower the request rate, or ask Moveworks support to raise the limit"
+
+    def __init__(self, summary: str, *, retry_after: float | None = None, **kwargs: object) -> None:
+        self.retry_after = retry_after
+        super().__init__(summary, **kwargs)  # type: ignore[arg-type]
+
+
+class MoveworksServerError(MoveworksAPIError):
+    """5xx: a fault on the server side, worth retrying."""
+
+    retryable = True
+
+
+class MoveworksConnectionError(MoveworksError):
+    """The request did not get an answer: connection refused or reset, DNS, TLS, proxy."""
+
+    retryable = True
+
+
+class MoveworksTimeoutError(MoveworksConnectionError):
+    """No answer within the connection's ``timeout``."""
+
+
+class MoveworksTLSError(MoveworksConnectionError, AirflowFailException):
+    """The TLS handshake failed, usually certificate verification: retrying cannot fix that."""
+
+    retryable = False

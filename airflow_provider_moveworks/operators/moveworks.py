@@ -1,0 +1,116 @@
+"""Operators that update Moveworks conversations.
+
+Importing this module stays cheap for the scheduler's DAG parsing: the hook (and ``requests``)
+load only when a task runs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_moveworks.exceptions import MoveworksError, MoveworksNotFoundError
+from airflow_provider_moveworks.validation import build_update_body, validate_conversation_id
+from airflow_provider_moveworks.version_compat import AirflowSkipException, BaseOperator, Context
+
+if TYPE_CHECKING:
+    from airflow_provider_moveworks.hooks.moveworks import MoveworksHook
+
+IF_NOT_FOUND_CHOICES = ("fail", "skip", "ignore")
+
+
+class MoveworksUpdateConversationOperator(BaseOperator):
+    """Set the title and/or the archived flag of one Moveworks conversation.
+
+    Sends ``PATCH /conversations/{conversation_id}`` with only the fields given and returns the
+    updated Conversation (pushed to XCom). Input is checked before anything is sent; errors that
+    a retry cannot fix (bad input, 400, 401, 403, 404) fail the task without task retries, while
+    429, 5xx and network errors that outlive the hook's own retries leave the task's ``retries``
+    to act.
+
+    :param conversation_id: the conversation to update, ``conv_...`` (templated).
+    :param title: the new title, 1-256 characters (templated).
+    :param archived: the new archived flag: a bool, or true/false/1/0/yes/no (templated).
+    :param moveworks_conn_id: the ``moveworks`` Airflow connection (templated).
+    :param assistant_name: overrides the connection's ``assistant_name`` extra (templated).
+    :param if_not_found: what a 404 does: ``"fail"`` the task (default), ``"skip"`` it, or
+        ``"ignore"`` it with a warning and return ``None``.
+
+    Example::
+
+        MoveworksUpdateConversationOperator(
+            task_id="archive",
+            conversation_id="{{ params.conversation_id }}",
+            archived=True,
+        )
+    """
+
+    template_fields: Sequence[str] = (
+        "conversation_id",
+        "title",
+        "archived",
+        "assistant_name",
+        "moveworks_conn_id",
+    )
+    ui_color = "#e7f0fd"
+
+    def __init__(
+        self,
+        *,
+        conversation_id: str,
+        title: str | None = None,
+        archived: bool | str | None = None,
+        moveworks_conn_id: str = "moveworks_default",
+        assistant_name: str | None = None,
+        if_not_found: str = "fail",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if if_not_found not in IF_NOT_FOUND_CHOICES:
+            raise ValueError(f"if_not_found must be one of {IF_NOT_FOUND_CHOICES}, got {if_not_found!r}")
+        self.conversation_id = conversation_id
+        self.title = title
+        self.archived = archived
+        self.moveworks_conn_id = moveworks_conn_id
+        self.assistant_name = assistant_name
+        self.if_not_found = if_not_found
+
+    @cached_property
+    def hook(self) -> MoveworksHook:
+        from airflow_provider_moveworks.hooks.moveworks import MoveworksHook
+
+        return MoveworksHook(self.moveworks_conn_id, assistant_name=self.assistant_name)
+
+    def execute(self, context: Context) -> dict[str, Any] | None:
+        conversation_id = validate_conversation_id(self.conversation_id)
+        body = build_update_body(self.title, self.archived)
+        fields = ", ".join(body)
+        started = time.monotonic()
+        try:
+            updated = self.hook.update_conversation(conversation_id, **body)
+        except MoveworksError as error:
+            status = getattr(error, "status", None) or type(error).__name__
+            self.log.info(
+                "Conversation %s: %s not updated, %s after %.0f ms",
+                conversation_id,
+                fields,
+                status,
+                _ms_since(started),
+            )
+            if isinstance(error, MoveworksNotFoundError) and self.if_not_found != "fail":
+                return self._not_found(error)
+            raise
+        self.log.info("Conversation %s: %s updated, 200 in %.0f ms", conversation_id, fields, _ms_since(started))
+        return updated
+
+    def _not_found(self, error: MoveworksNotFoundError) -> None:
+        if self.if_not_found == "skip":
+            raise AirflowSkipException(str(error))
+        self.log.warning("Ignoring (if_not_found='ignore'): %s", error)
+        return None
+
+
+def _ms_since(started: float) -> float:
+    return (time.monotonic() - started) * 1000

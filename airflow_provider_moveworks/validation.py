@@ -1,0 +1,149 @@
+"""Checks that run before any request leaves, so that the API never sees a request it would
+reject for a reason we can see. Each check returns the normalised value or raises
+:class:`MoveworksValidationError` naming the field and the problem.
+
+Pure functions with no third-party imports: the operator module uses them at no import cost.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+from airflow_provider_moveworks.exceptions import MoveworksValidationError
+
+TITLE_MAX_LENGTH = 256
+CONVERSATION_ID_MAX_LENGTH = 128
+
+# An id is the opaque "conv_" prefix and ASCII letters and digits (the two published formats,
+# a ULID and 21 base-62 characters, disagree on the rest). Nothing else may reach the URL path.
+_CONVERSATION_ID = re.compile(r"conv_[A-Za-z0-9]+\Z")
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
+_TRUE_WORDS = frozenset({"true", "1", "yes"})
+_FALSE_WORDS = frozenset({"false", "0", "no"})
+
+
+def describe(value: Any, limit: int = 60) -> str:
+    """A short repr of a user value for error messages (long values are cut)."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
+
+
+def validate_conversation_id(value: Any) -> str:
+    """``conv_`` followed by ASCII letters and digits only."""
+    if not isinstance(value, str):
+        raise MoveworksValidationError(
+            "conversation_id", f"must be a string, got {type(value).__name__} {describe(value)}"
+        )
+    if len(value) > CONVERSATION_ID_MAX_LENGTH:
+        raise MoveworksValidationError(
+            "conversation_id", f"is {len(value)} characters long, at most {CONVERSATION_ID_MAX_LENGTH}"
+        )
+    if not _CONVERSATION_ID.match(value):
+        raise MoveworksValidationError(
+            "conversation_id",
+            f"{describe(value)} is not 'conv_' followed by ASCII letters and digits",
+        )
+    return value
+
+
+def validate_title(value: Any) -> str:
+    """A string of 1 to 256 characters that is not blank."""
+    if not isinstance(value, str):
+        raise MoveworksValidationError(
+            "title", f"must be a string, got {type(value).__name__} {describe(value)}"
+        )
+    if not value.strip():
+        raise MoveworksValidationError("title", "must not be empty or blank")
+    if len(value) > TITLE_MAX_LENGTH:
+        raise MoveworksValidationError(
+            "title", f"is {len(value)} characters long, at most {TITLE_MAX_LENGTH}"
+        )
+    return value
+
+
+def parse_archived(value: Any) -> bool:
+    """A bool, or (as rendered templates give) true/false/1/0/yes/no in any case."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if word in _TRUE_WORDS:
+            return True
+        if word in _FALSE_WORDS:
+            return False
+    raise MoveworksValidationError(
+        "archived", f"{describe(value)} is not a boolean (use true/false, 1/0 or yes/no)"
+    )
+
+
+def build_update_body(title: Any = None, archived: Any = None) -> dict[str, Any]:
+    """The PATCH body: only the fields given, each validated; at least one of them."""
+    body: dict[str, Any] = {}
+    if title is not None:
+        body["title"] = validate_title(title)
+    if archived is not None:
+        body["archived"] = parse_archived(archived)
+    if not body:
+        raise MoveworksValidationError("title/archived", "give at least one of title and archived")
+    return body
+
+
+def validate_assistant_name(value: Any) -> str:
+    """A non-empty header value with no control characters (they could split the header)."""
+    if not isinstance(value, str) or not value.strip():
+        raise MoveworksValidationError(
+            "assistant_name",
+            "is required: set it on the operator or as the connection extra 'assistant_name'",
+        )
+    if _CONTROL_CHARACTERS.search(value):
+        raise MoveworksValidationError("assistant_name", f"{describe(value)} contains control characters")
+    if value != value.strip():
+        raise MoveworksValidationError("assistant_name", f"{describe(value)} has leading or trailing spaces")
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError:
+        raise MoveworksValidationError(
+            "assistant_name", f"{describe(value)} cannot be sent in an HTTP header"
+        ) from None
+    return value
+
+
+def is_loopback_host(hostname: str) -> bool:
+    if hostname == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(hostname).is_loopback
+    except ValueError:
+        return False
+
+
+def validate_service_url(value: Any, field: str) -> str:
+    """An absolute https URL, or http to a loopback host only (a bearer token never travels in
+    clear text to another machine). Returned without a trailing slash."""
+    if not isinstance(value, str) or not value.strip():
+        raise MoveworksValidationError(field, "must be an absolute URL such as https://api.moveworks.ai/...")
+    url = value.strip()
+    try:
+        parts = urlsplit(url)
+        hostname = parts.hostname
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError as error:
+        raise MoveworksValidationError(field, f"{describe(url)} is not a valid URL ({error})") from None
+    if parts.scheme not in ("https", "http") or not hostname:
+        raise MoveworksValidationError(field, f"{describe(url)} is not an absolute http(s) URL")
+    if parts.username is not None or parts.password is not None:
+        raise MoveworksValidationError(field, "must not carry credentials; put them in the connection")
+    if parts.query or parts.fragment:
+        raise MoveworksValidationError(field, f"{describe(url)} must not have a query or fragment")
+    if parts.scheme == "http" and not is_loopback_host(hostname):
+        raise MoveworksValidationError(
+            field, f"{describe(url)} uses plain http to a host that is not loopback; use https"
+        )
+    if _CONTROL_CHARACTERS.search(url) or " " in url:
+        raise MoveworksValidationError(field, f"{describe(url)} contains spaces or control characters")
+    return url.rstrip("/")

@@ -1,0 +1,44 @@
+"""Test set-up shared by every test: a throwaway AIRFLOW_HOME before anything imports Airflow."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+_home = tempfile.mkdtemp(prefix="moveworks-airflow-home-")
+os.environ["AIRFLOW_HOME"] = _home
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO_ROOT)
+os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_home}/airflow.db"
+os.environ.pop("AIRFLOW_CONN_MOVEWORKS_DEFAULT", None)
+
+import pytest  # noqa: E402
+
+API_KEY = "test-api-key-7f3a9c"
+CLIENT_ID = "test-client"
+CLIENT_SECRET = "test-client-secret-41b2"
+ASSISTANT = "test-assistant"
+BASE_URL = "https://moveworks.test/rest/v1beta1"
+TOKEN_URL = "https://moveworks.test/oauth/v1/token"
+
+
+def connection_json(**fields: object) -> str:
+    """An AIRFLOW_CONN_* JSON value; extras go under ``extra``."""
+    extra = fields.pop("extra", {"assistant_name": ASSISTANT})
+    conn = {"conn_type": "moveworks", "host": BASE_URL, "password": API_KEY, "extra": extra}
+    conn.update(fields)
+    return json.dumps({k: v for k, v in conn.items() if v is not None})
+
+
+@pytest.fixture
+def set_connection(monkeypatch: pytest.MonkeyPatch):
+    """Define a connection through the environment, as users do with AIRFLOW_CONN_*."""
+
+    def define(conn_id: str = "moveworks_default", **fields: object) -> None:
+        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", connection_json(**fields))
+
+    return define

@@ -1,0 +1,131 @@
+"""A ``moveworks`` connection is read the same from JSON, a URI or the UI's stored extras."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from airflow_provider_moveworks.connection import DEFAULT_BASE_URL, DEFAULT_TOKEN_URL, MoveworksSettings
+from airflow_provider_moveworks.exceptions import MoveworksValidationError
+from airflow_provider_moveworks.hooks.moveworks import MoveworksHook
+from tests.conftest import API_KEY, ASSISTANT, BASE_URL, CLIENT_SECRET
+
+
+def settings_from_env(monkeypatch: pytest.MonkeyPatch, value: str, **hook_kwargs: object) -> MoveworksSettings:
+    monkeypatch.setenv("AIRFLOW_CONN_MOVEWORKS_DEFAULT", value)
+    return MoveworksHook(**hook_kwargs).settings  # type: ignore[arg-type]
+
+
+def test_json_connection_keeps_the_base_url_whole_and_applies_defaults(set_connection, monkeypatch) -> None:
+    set_connection()
+    settings = MoveworksHook().settings
+    assert settings == MoveworksSettings(
+        base_url=BASE_URL,
+        secret=API_KEY,
+        client_id=None,
+        assistant_name=ASSISTANT,
+        token_url=DEFAULT_TOKEN_URL,
+        timeout=30.0,
+        verify=True,
+        max_retries=5,
+        proxies=None,
+    )
+    assert not settings.uses_oauth
+
+
+def test_repr_of_settings_and_hook_hide_the_secret(set_connection) -> None:
+    set_connection(login="client", password=CLIENT_SECRET)
+    hook = MoveworksHook()
+    assert CLIENT_SECRET not in repr(hook.settings)
+    assert CLIENT_SECRET not in repr(hook)
+    assert hook.settings.uses_oauth
+
+
+def test_uri_connection_rebuilds_the_base_url_from_host_port_and_path(monkeypatch) -> None:
+    settings = settings_from_env(
+        monkeypatch,
+        f"moveworks://:{API_KEY}@api.eu.example.com:8443/rest/v1beta1?assistant_name=bot&timeout=12.5"
+        "&verify=false&max_retries=3",
+    )
+    assert settings.base_url == "https://api.eu.example.com:8443/rest/v1beta1"
+    assert settings.secret == API_KEY
+    assert (settings.assistant_name, settings.timeout, settings.verify, settings.max_retries) == ("bot", 12.5, False, 3)
+
+
+def test_uri_connection_accepts_a_percent_encoded_base_url(monkeypatch) -> None:
+    settings = settings_from_env(
+        monkeypatch, f"moveworks://:{API_KEY}@http%3A%2F%2F127.0.0.1%3A8080%2Frest%2Fv1beta1?assistant_name=bot"
+    )
+    assert settings.base_url == "http://127.0.0.1:8080/rest/v1beta1"
+
+
+def test_empty_host_means_the_published_base_url(set_connection) -> None:
+    set_connection(host="")
+    assert MoveworksHook().settings.base_url == DEFAULT_BASE_URL
+
+
+def test_prefixed_extras_of_older_forms_are_read(set_connection) -> None:
+    set_connection(extra={"extra__moveworks__assistant_name": "old-form", "extra__moveworks__timeout": "7"})
+    settings = MoveworksHook().settings
+    assert (settings.assistant_name, settings.timeout) == ("old-form", 7.0)
+
+
+def test_empty_form_fields_count_as_absent(set_connection) -> None:
+    set_connection(extra={"assistant_name": ASSISTANT, "timeout": "", "verify": "", "max_retries": ""})
+    settings = MoveworksHook().settings
+    assert (settings.timeout, settings.verify, settings.max_retries) == (30.0, True, 5)
+
+
+def test_hook_arguments_win_over_connection_extras(set_connection) -> None:
+    set_connection(extra={"assistant_name": "conn-bot", "timeout": 5, "max_retries": 2})
+    settings = MoveworksHook(assistant_name="op-bot", timeout=9, max_retries=0).settings
+    assert (settings.assistant_name, settings.timeout, settings.max_retries) == ("op-bot", 9.0, 0)
+
+
+def test_verify_takes_a_ca_bundle_path(set_connection, tmp_path) -> None:
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("-----BEGIN CERTIFICATE-----\n")
+    set_connection(extra={"assistant_name": ASSISTANT, "verify": str(bundle)})
+    assert MoveworksHook().settings.verify == str(bundle)
+
+
+def test_proxies_extra_accepts_a_mapping_or_its_json(set_connection) -> None:
+    set_connection(extra={"assistant_name": ASSISTANT, "proxies": json.dumps({"https": "http://proxy:3128"})})
+    assert MoveworksHook().settings.proxies == {"https": "http://proxy:3128"}
+
+
+@pytest.mark.parametrize(
+    ("fields", "field_name", "reason"),
+    [
+        ({"password": None}, "connection password", "is empty"),
+        ({"host": "http://api.moveworks.ai/rest"}, "connection host (base URL)", "not loopback"),
+        ({"extra": {}}, "assistant_name", "is required"),
+        ({"extra": {"assistant_name": ASSISTANT, "timeout": "soon"}}, "connection extra 'timeout'", "not a number"),
+        ({"extra": {"assistant_name": ASSISTANT, "timeout": "-1"}}, "connection extra 'timeout'", "in (0, 600]"),
+        ({"extra": {"assistant_name": ASSISTANT, "timeout": "nan"}}, "connection extra 'timeout'", "not a finite"),
+        ({"extra": {"assistant_name": ASSISTANT, "timeout": True}}, "connection extra 'timeout'", "not a number"),
+        ({"extra": {"assistant_name": ASSISTANT, "max_retries": "2.5"}}, "connection extra 'max_retries'", "whole"),
+        ({"extra": {"assistant_name": ASSISTANT, "max_retries": 99}}, "connection extra 'max_retries'", "0 to 20"),
+        (
+            {"extra": {"assistant_name": ASSISTANT, "verify": "/no/such/ca.pem"}},
+            "connection extra 'verify'",
+            "nor an existing CA bundle path",
+        ),
+        ({"extra": {"assistant_name": ASSISTANT, "verify": 3}}, "connection extra 'verify'", "not true, false"),
+        (
+            {"extra": {"assistant_name": ASSISTANT, "token_url": "http://auth.example.com/t"}},
+            "connection extra 'token_url'",
+            "not loopback",
+        ),
+        ({"extra": {"assistant_name": ASSISTANT, "proxies": "{oops"}}, "connection extra 'proxies'", "not JSON"),
+        ({"extra": {"assistant_name": ASSISTANT, "proxies": {"https": 1}}}, "connection extra 'proxies'", "strings"),
+    ],
+)
+def test_unusable_connection_fields_fail_naming_the_field(set_connection, fields, field_name, reason) -> None:
+    set_connection(**fields)
+    with pytest.raises(MoveworksValidationError) as caught:
+        MoveworksHook().settings  # noqa: B018
+    assert caught.value.field == field_name
+    assert reason in caught.value.reason
+    assert API_KEY not in str(caught.value)

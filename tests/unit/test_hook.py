@@ -1,0 +1,330 @@
+"""MoveworksHook against a request-level HTTP mock: the exact request that leaves, and what each
+documented (and undocumented) answer becomes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import requests
+import responses
+from responses import matchers
+
+from airflow_provider_moveworks import __version__
+from airflow_provider_moveworks.exceptions import (
+    MoveworksAuthenticationError,
+    MoveworksBadRequestError,
+    MoveworksClientError,
+    MoveworksConnectionError,
+    MoveworksNotFoundError,
+    MoveworksPermissionError,
+    MoveworksRateLimitError,
+    MoveworksServerError,
+    MoveworksTimeoutError,
+    MoveworksValidationError,
+)
+from airflow_provider_moveworks.hooks.moveworks import MoveworksHook
+from airflow_provider_moveworks.version_compat import AirflowFailException
+from tests.conftest import API_KEY, ASSISTANT, BASE_URL
+
+CONV_ID = "conv_01ARZ3NDEKTSV4RRFFQ69G5FAV"
+CONV_URL = f"{BASE_URL}/conversations/{CONV_ID}"
+CONVERSATION = {
+    "conversation_id": CONV_ID,
+    "title": "Quarterly access review",
+    "archived": True,
+    "created_at": "2026-01-02T03:04:05Z",
+    "updated_at": "2026-11-26T07:00:00Z",
+}
+ROOT_UUID = "2b0c3a4e-8d4f-4f7e-9a53-5b3f3c0d1e2f"
+
+
+def error_body(code: str, message: str) -> dict[str, object]:
+    return {"error": {"code": code, "message": message}}
+
+
+@pytest.fixture
+def sleeps() -> list[float]:
+    return []
+
+
+@pytest.fixture
+def hook(set_connection, sleeps) -> MoveworksHook:
+    set_connection()
+    return MoveworksHook(sleep=sleeps.append)
+
+
+@pytest.fixture
+def api():
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield mock
+
+
+def test_update_sends_exactly_one_patch_with_only_the_given_fields(hook, api) -> None:
+    api.patch(CONV_URL, json=CONVERSATION, headers={"x-moveworks-root-uuid": ROOT_UUID})
+
+    result = hook.update_conversation(CONV_ID, title="Quarterly access review", archived="yes")
+
+    assert result == CONVERSATION
+    assert len(api.calls) == 1
+    sent = api.calls[0].request
+    assert (sent.method, sent.url) == ("PATCH", CONV_URL)
+    assert json.loads(sent.body) == {"title": "Quarterly access review", "archived": True}
+    assert sent.headers["Authorization"] == f"Bearer {API_KEY}"
+    assert sent.headers["Assistant-Name"] == ASSISTANT
+    assert sent.headers["Content-Type"] == "application/json"
+    assert sent.headers["Accept"] == "application/json"
+    assert sent.headers["User-Agent"] == f"airflow-provider-moveworks/{__version__}"
+
+
+@pytest.mark.parametrize(("kwargs", "body"), [({"title": "T"}, {"title": "T"}), ({"archived": False}, {"archived": False})])
+def test_update_never_sends_null_for_an_absent_field(hook, api, kwargs, body) -> None:
+    api.patch(CONV_URL, json=CONVERSATION, match=[matchers.json_params_matcher(body, strict_match=True)])
+    hook.update_conversation(CONV_ID, **kwargs)
+    assert json.loads(api.calls[0].request.body) == body
+
+
+def test_one_session_is_reused_and_every_call_has_a_timeout(hook, api, mocker) -> None:
+    api.patch(CONV_URL, json=CONVERSATION)
+    session = hook.get_conn()
+    spy = mocker.spy(session, "request")
+    hook.update_conversation(CONV_ID, archived=True)
+    hook.update_conversation(CONV_ID, archived=False)
+    assert hook.get_conn() is session
+    assert [call.kwargs["timeout"] for call in spy.call_args_list] == [30.0, 30.0]
+    assert [call.kwargs["allow_redirects"] for call in spy.call_args_list] == [False, False]
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "error_class"),
+    [
+        (400, "INVALID_INPUT", MoveworksBadRequestError),
+        (401, "UNAUTHORIZED", MoveworksAuthenticationError),
+        (403, "FORBIDDEN", MoveworksPermissionError),
+        (404, "NOT_FOUND", MoveworksNotFoundError),
+        (409, "CONFLICT", MoveworksClientError),
+    ],
+)
+def test_permanent_errors_raise_typed_errors_at_once(hook, api, sleeps, status, code, error_class) -> None:
+    api.patch(CONV_URL, status=status, json=error_body(code, "it went wrong"), headers={"x-moveworks-root-uuid": ROOT_UUID})
+
+    with pytest.raises(error_class) as caught:
+        hook.update_conversation(CONV_ID, archived=True)
+
+    error = caught.value
+    assert (error.status, error.code, error.api_message, error.request_id, error.conversation_id) == (
+        status,
+        code,
+        "it went wrong",
+        ROOT_UUID,
+        CONV_ID,
+    )
+    assert str(error).startswith(
+        f"Updating conversation {CONV_ID}: Moveworks answered {status} {code}: it went wrong "
+        f"(x-moveworks-root-uuid {ROOT_UUID})"
+    )
+    assert isinstance(error, AirflowFailException)
+    assert len(api.calls) == 1
+    assert sleeps == []
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "error_class"),
+    [(429, "RATE_LIMIT_EXCEEDED", MoveworksRateLimitError), (500, "INTERNAL_ERROR", MoveworksServerError), (503, None, MoveworksServerError)],
+)
+def test_transient_errors_are_retried_max_retries_times_then_raised(hook, api, sleeps, mocker, status, code, error_class) -> None:
+    mocker.patch("airflow_provider_moveworks.client.retry.random.random", return_value=1.0)
+    body = error_body(code, "busy") if code else None
+    api.patch(CONV_URL, status=status, json=body)
+
+    with pytest.raises(error_class) as caught:
+        hook.update_conversation(CONV_ID, archived=True)
+
+    assert not isinstance(caught.value, AirflowFailException)
+    assert len(api.calls) == 6  # the attempt and max_retries=5 retries
+    assert sleeps == [0.5, 1.0, 2.0, 4.0, 8.0]
+    assert hook.stats.retries == 5
+
+
+def test_backoff_is_capped_near_a_minute(set_connection, api, sleeps, mocker) -> None:
+    mocker.patch("airflow_provider_moveworks.client.retry.random.random", return_value=1.0)
+    set_connection(extra={"assistant_name": ASSISTANT, "max_retries": 10})
+    api.patch(CONV_URL, status=500, json=error_body("INTERNAL_ERROR", "x"))
+    with pytest.raises(MoveworksServerError):
+        MoveworksHook(sleep=sleeps.append).update_conversation(CONV_ID, archived=True)
+    assert sleeps == [0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 60.0, 60.0, 60.0]
+
+
+def test_backoff_has_jitter_between_half_and_all_of_the_step(hook, api, sleeps, mocker) -> None:
+    mocker.patch("airflow_provider_moveworks.client.retry.random.random", return_value=0.0)
+    api.patch(CONV_URL, status=500, json=error_body("INTERNAL_ERROR", "x"))
+    with pytest.raises(MoveworksServerError):
+        hook.update_conversation(CONV_ID, archived=True)
+    assert sleeps == [0.25, 0.5, 1.0, 2.0, 4.0]
+
+
+def test_rate_limit_honours_retry_after_seconds_then_succeeds(hook, api, sleeps) -> None:
+    api.patch(CONV_URL, status=429, json=error_body("RATE_LIMIT_EXCEEDED", "slow down"), headers={"Retry-After": "7"})
+    api.patch(CONV_URL, json=CONVERSATION)
+    assert hook.update_conversation(CONV_ID, archived=True) == CONVERSATION
+    assert sleeps == [7.0]
+    assert (hook.stats.requests, hook.stats.retries, hook.stats.throttled) == (2, 1, 1)
+
+
+def test_rate_limit_honours_retry_after_as_an_http_date(hook, api, sleeps, mocker) -> None:
+    mocker.patch("airflow_provider_moveworks.client.retry.time.time", return_value=1_700_000_000.0)
+    api.patch(CONV_URL, status=429, headers={"Retry-After": "Tue, 14 Nov 2023 22:13:32 GMT"})
+    api.patch(CONV_URL, json=CONVERSATION)
+    hook.update_conversation(CONV_ID, archived=True)
+    assert sleeps == [12.0]
+
+
+def test_retry_after_is_capped(hook, api, sleeps) -> None:
+    api.patch(CONV_URL, status=429, headers={"Retry-After": "86400"})
+    api.patch(CONV_URL, json=CONVERSATION)
+    hook.update_conversation(CONV_ID, archived=True)
+    assert sleeps == [120.0]
+
+
+def test_connection_errors_and_timeouts_are_retried(hook, api, sleeps) -> None:
+    api.patch(CONV_URL, body=requests.ConnectionError("connection reset"))
+    api.patch(CONV_URL, body=requests.ReadTimeout("read timed out"))
+    api.patch(CONV_URL, json=CONVERSATION)
+    assert hook.update_conversation(CONV_ID, archived=True) == CONVERSATION
+    assert len(sleeps) == 2
+
+
+def test_timeouts_that_outlive_the_retries_raise_a_timeout_error(set_connection, api) -> None:
+    set_connection(extra={"assistant_name": ASSISTANT, "max_retries": 0, "timeout": 2})
+    api.patch(CONV_URL, body=requests.ReadTimeout("read timed out"))
+    with pytest.raises(MoveworksTimeoutError, match=f"Updating conversation {CONV_ID}: no answer within 2 s"):
+        MoveworksHook().update_conversation(CONV_ID, archived=True)
+
+
+def test_connection_error_message_names_the_cause(set_connection, api) -> None:
+    set_connection(extra={"assistant_name": ASSISTANT, "max_retries": 0})
+    api.patch(CONV_URL, body=requests.ConnectionError("Connection refused"))
+    with pytest.raises(MoveworksConnectionError) as caught:
+        MoveworksHook().update_conversation(CONV_ID, archived=True)
+    assert str(caught.value) == f"Updating conversation {CONV_ID}: could not reach Moveworks (ConnectionError: Connection refused)"
+    assert caught.value.__cause__ is None
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "content_type", "error_class", "described"),
+    [
+        (200, b"<html><body>Login</body></html>", "text/html", MoveworksClientError, "a text/html body of 31 bytes starting '<html><body>Login</body></html>'"),
+        (200, b"", "application/json", MoveworksClientError, "an empty body"),
+        (200, b'{"conversation_id": "conv_1", "archi', "application/json", MoveworksClientError, "starting '{\"conversation_id\": \"conv_1\", \"archi'"),
+        (502, b"<html>Bad gateway</html>", "text/html", MoveworksServerError, "a text/html body of 24 bytes starting '<html>Bad gateway</html>'"),
+        (404, b"", "text/plain", MoveworksNotFoundError, "an empty body"),
+    ],
+)
+def test_bodies_that_are_not_the_documented_json_give_a_clear_error(set_connection, api, status, body, content_type, error_class, described) -> None:
+    set_connection(extra={"assistant_name": ASSISTANT, "max_retries": 0})
+    api.patch(CONV_URL, status=status, body=body, content_type=content_type)
+    with pytest.raises(error_class) as caught:
+        MoveworksHook().update_conversation(CONV_ID, archived=True)
+    assert f"Moveworks answered {status}" in str(caught.value)
+    assert described in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        ({"title": "x"}, "without the required field 'conversation_id'"),
+        ({**CONVERSATION, "archived": "true"}, "whose 'archived' is a str"),
+        ({**CONVERSATION, "title": 5}, "whose 'title' is a int"),
+    ],
+)
+def test_a_200_without_a_valid_conversation_is_an_error(hook, api, body, problem) -> None:
+    api.patch(CONV_URL, json=body)
+    with pytest.raises(MoveworksClientError, match=f"answered 200 with a conversation {problem}"):
+        hook.update_conversation(CONV_ID, archived=True)
+
+
+def test_a_redirect_is_not_followed_and_says_where_it_pointed(hook, api) -> None:
+    api.patch(CONV_URL, status=301, headers={"Location": "https://elsewhere.example/x"})
+    with pytest.raises(MoveworksClientError, match="a redirect to https://elsewhere.example/x is not followed"):
+        hook.update_conversation(CONV_ID, archived=True)
+    assert len(api.calls) == 1
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field_name"),
+    [
+        ({"conversation_id": "conv_x/../../admin", "archived": True}, "conversation_id"),
+        ({"conversation_id": CONV_ID, "title": ""}, "title"),
+        ({"conversation_id": CONV_ID, "title": "x" * 257}, "title"),
+        ({"conversation_id": CONV_ID, "archived": "perhaps"}, "archived"),
+        ({"conversation_id": CONV_ID}, "title/archived"),
+    ],
+)
+def test_invalid_input_sends_no_request(hook, api, kwargs, field_name) -> None:
+    with pytest.raises(MoveworksValidationError) as caught:
+        hook.update_conversation(**kwargs)
+    assert caught.value.field == field_name
+    assert len(api.calls) == 0
+
+
+def test_get_conversation_reads_one(hook, api) -> None:
+    api.get(CONV_URL, json=CONVERSATION)
+    assert hook.get_conversation(CONV_ID) == CONVERSATION
+    assert api.calls[0].request.method == "GET"
+
+
+def conv(number: int, archived: bool = False) -> dict[str, object]:
+    return {**CONVERSATION, "conversation_id": f"conv_{number}", "archived": archived}
+
+
+def test_list_follows_next_cursor_until_it_is_null(hook, api) -> None:
+    api.get(
+        f"{BASE_URL}/conversations",
+        json={"conversations": [conv(1), conv(2)], "metadata": {"next_cursor": "c2"}},
+        match=[matchers.query_param_matcher({"limit": "2", "archived": "false"})],
+    )
+    api.get(
+        f"{BASE_URL}/conversations",
+        json={"conversations": [conv(3)], "metadata": {"next_cursor": None}},
+        match=[matchers.query_param_matcher({"limit": "2", "archived": "false", "cursor": "c2"})],
+    )
+    assert [c["conversation_id"] for c in hook.list_conversations(page_size=2)] == ["conv_1", "conv_2", "conv_3"]
+    assert len(api.calls) == 2
+
+
+def test_list_sends_the_archived_filter(hook, api) -> None:
+    api.get(
+        f"{BASE_URL}/conversations",
+        json={"conversations": [conv(9, archived=True)], "metadata": {"next_cursor": None}},
+        match=[matchers.query_param_matcher({"limit": "100", "archived": "true"})],
+    )
+    assert list(hook.list_conversations(archived=True)) == [conv(9, archived=True)]
+
+
+def test_list_stops_when_the_api_repeats_a_cursor(hook, api) -> None:
+    api.get(f"{BASE_URL}/conversations", json={"conversations": [conv(1)], "metadata": {"next_cursor": "same"}})
+    with pytest.raises(MoveworksClientError, match="cursor of an earlier page again"):
+        list(hook.list_conversations())
+    assert len(api.calls) == 2
+
+
+@pytest.mark.parametrize("page_size", [0, 101, "10", True])
+def test_list_rejects_a_page_size_outside_1_to_100(hook, api, page_size) -> None:
+    with pytest.raises(MoveworksValidationError, match="page_size"):
+        list(hook.list_conversations(page_size=page_size))
+    assert len(api.calls) == 0
+
+
+def test_test_connection_lists_one_conversation_and_changes_nothing(hook, api) -> None:
+    api.get(f"{BASE_URL}/conversations", json={"conversations": [conv(1)], "metadata": {"next_cursor": "c"}})
+    assert hook.test_connection() == (True, f"Connected to {BASE_URL} as assistant '{ASSISTANT}'")
+    assert [(c.request.method, c.request.url) for c in api.calls] == [
+        ("GET", f"{BASE_URL}/conversations?limit=1&archived=false")
+    ]
+
+
+def test_test_connection_reports_the_failure(hook, api) -> None:
+    api.get(f"{BASE_URL}/conversations", status=403, json=error_body("FORBIDDEN", "Invalid assistant"))
+    ok, message = hook.test_connection()
+    assert not ok
+    assert message.startswith("Listing conversations: Moveworks answered 403 FORBIDDEN: Invalid assistant")

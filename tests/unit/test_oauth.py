@@ -1,0 +1,220 @@
+"""OAuth client credentials: one token shared by every thread, fetched again before it expires
+and once after a 401; refusals from the token endpoint are clear authentication errors."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from urllib.parse import parse_qs
+
+import pytest
+import responses
+
+from airflow_provider_moveworks.client.auth import ClientCredentialsAuth
+from airflow_provider_moveworks.exceptions import MoveworksAuthenticationError
+from airflow_provider_moveworks.hooks.moveworks import MoveworksHook
+from tests.conftest import ASSISTANT, BASE_URL, CLIENT_ID, CLIENT_SECRET, TOKEN_URL
+from tests.unit.test_hook import CONV_ID, CONV_URL, CONVERSATION, error_body
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(mocker) -> FakeClock:
+    fake = FakeClock()
+    mocker.patch("airflow_provider_moveworks.client.auth.time.monotonic", fake)
+    return fake
+
+
+@pytest.fixture
+def masked(mocker) -> list[object]:
+    recorded: list[object] = []
+    mocker.patch("airflow_provider_moveworks.hooks.moveworks.mask_secret", side_effect=lambda s, *a: recorded.append(s))
+    return recorded
+
+
+@pytest.fixture
+def oauth_hook(set_connection, clock) -> MoveworksHook:
+    set_connection(login=CLIENT_ID, password=CLIENT_SECRET, extra={"assistant_name": ASSISTANT, "token_url": TOKEN_URL})
+    return MoveworksHook(sleep=lambda s: None)
+
+
+@pytest.fixture
+def api():
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield mock
+
+
+def token(value: str, expires_in: float = 3600, wrapped: bool = False) -> dict[str, object]:
+    body = {"access_token": value, "expires_in": expires_in, "token_type": "Bearer"}
+    return {"data": body} if wrapped else body
+
+
+def calls_to(api, url: str) -> list:
+    return [c for c in api.calls if c.request.url.startswith(url)]
+
+
+@pytest.mark.parametrize("wrapped", [False, True], ids=["flat", "wrapped-in-data"])
+def test_token_is_fetched_form_encoded_and_used_as_bearer(oauth_hook, api, masked, wrapped) -> None:
+    api.post(TOKEN_URL, json=token("tok-1", wrapped=wrapped))
+    api.patch(CONV_URL, json=CONVERSATION)
+
+    assert oauth_hook.update_conversation(CONV_ID, archived=True) == CONVERSATION
+
+    token_request = api.calls[0].request
+    assert token_request.method == "POST"
+    assert token_request.headers["Content-Type"] == "application/x-www-form-urlencoded"
+    assert "Authorization" not in token_request.headers
+    assert parse_qs(token_request.body) == {
+        "grant_type": ["client_credentials"],
+        "client_id": [CLIENT_ID],
+        "client_secret": [CLIENT_SECRET],
+    }
+    assert api.calls[1].request.headers["Authorization"] == "Bearer tok-1"
+    assert masked == [CLIENT_SECRET, "tok-1"]
+
+
+def test_token_is_cached_until_shortly_before_expiry(oauth_hook, api, clock) -> None:
+    api.post(TOKEN_URL, json=token("tok-1", expires_in=3600))
+    api.post(TOKEN_URL, json=token("tok-2", expires_in=3600))
+    api.patch(CONV_URL, json=CONVERSATION)
+
+    oauth_hook.update_conversation(CONV_ID, archived=True)
+    clock.now += 3600 - 61  # more than min(60 s, half the lifetime) left
+    oauth_hook.update_conversation(CONV_ID, archived=True)
+    clock.now += 2  # now less than 60 s left
+    oauth_hook.update_conversation(CONV_ID, archived=True)
+
+    assert len(calls_to(api, TOKEN_URL)) == 2
+    bearer = [c.request.headers["Authorization"] for c in calls_to(api, BASE_URL)]
+    assert bearer == ["Bearer tok-1", "Bearer tok-1", "Bearer tok-2"]
+
+
+def test_a_short_lived_token_is_refreshed_at_half_its_lifetime(oauth_hook, api, clock) -> None:
+    api.post(TOKEN_URL, json=token("tok-1", expires_in=60))
+    api.post(TOKEN_URL, json=token("tok-2", expires_in=60))
+    api.patch(CONV_URL, json=CONVERSATION)
+    oauth_hook.update_conversation(CONV_ID, archived=True)
+    clock.now += 29
+    oauth_hook.update_conversation(CONV_ID, archived=True)
+    clock.now += 1
+    oauth_hook.update_conversation(CONV_ID, archived=True)
+    assert [c.request.headers["Authorization"] for c in calls_to(api, BASE_URL)] == [
+        "Bearer tok-1",
+        "Bearer tok-1",
+        "Bearer tok-2",
+    ]
+
+
+def test_a_401_fetches_a_new_token_once_and_repeats_the_request(oauth_hook, api) -> None:
+    api.post(TOKEN_URL, json=token("tok-1"))
+    api.post(TOKEN_URL, json=token("tok-2"))
+    api.patch(CONV_URL, status=401, json=error_body("UNAUTHORIZED", "Token expired"))
+    api.patch(CONV_URL, json=CONVERSATION)
+
+    assert oauth_hook.update_conversation(CONV_ID, archived=True) == CONVERSATION
+    assert [(c.request.method, c.request.headers.get("Authorization")) for c in api.calls] == [
+        ("POST", None),
+        ("PATCH", "Bearer tok-1"),
+        ("POST", None),
+        ("PATCH", "Bearer tok-2"),
+    ]
+
+
+def test_a_second_401_fails_without_more_attempts(oauth_hook, api) -> None:
+    api.post(TOKEN_URL, json=token("tok-1"))
+    api.post(TOKEN_URL, json=token("tok-2"))
+    api.patch(CONV_URL, status=401, json=error_body("UNAUTHORIZED", "Invalid token"))
+
+    with pytest.raises(MoveworksAuthenticationError, match="answered 401 UNAUTHORIZED: Invalid token"):
+        oauth_hook.update_conversation(CONV_ID, archived=True)
+    assert [c.request.method for c in api.calls] == ["POST", "PATCH", "POST", "PATCH"]
+
+
+def test_api_key_mode_does_not_retry_a_401(set_connection, api) -> None:
+    set_connection()
+    api.patch(CONV_URL, status=401, json=error_body("UNAUTHORIZED", "Invalid token"))
+    with pytest.raises(MoveworksAuthenticationError):
+        MoveworksHook().update_conversation(CONV_ID, archived=True)
+    assert len(api.calls) == 1
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (401, {"code": "invalid_client", "message": "Client authentication failed"}),
+        (400, {"code": "unsupported_grant_type", "message": "Client authentication failed"}),
+    ],
+)
+def test_token_endpoint_refusals_are_authentication_errors(oauth_hook, api, status, body) -> None:
+    api.post(TOKEN_URL, status=status, json=body, headers={"x-moveworks-root-uuid": "r-1"})
+    with pytest.raises(MoveworksAuthenticationError) as caught:
+        oauth_hook.update_conversation(CONV_ID, archived=True)
+    assert str(caught.value) == (
+        f"Fetching an OAuth token: Moveworks answered {status} {body['code']}: Client authentication failed "
+        "(x-moveworks-root-uuid r-1). Check the API key or the OAuth client id and secret of the Moveworks connection"
+    )
+    assert CLIENT_SECRET not in str(caught.value)
+    assert len(calls_to(api, BASE_URL)) == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [({"token_type": "Bearer"}, "has no access_token"), ({"access_token": "t", "expires_in": "soon"}, "expires_in")],
+)
+def test_a_token_answer_without_a_usable_token_is_an_authentication_error(oauth_hook, api, body, reason) -> None:
+    api.post(TOKEN_URL, json=body)
+    with pytest.raises(MoveworksAuthenticationError, match=reason):
+        oauth_hook.update_conversation(CONV_ID, archived=True)
+
+
+def test_token_endpoint_server_errors_are_retried(oauth_hook, api) -> None:
+    api.post(TOKEN_URL, status=503, body="")
+    api.post(TOKEN_URL, json=token("tok-1"))
+    api.patch(CONV_URL, json=CONVERSATION)
+    oauth_hook.update_conversation(CONV_ID, archived=True)
+    assert [c.request.method for c in api.calls] == ["POST", "POST", "PATCH"]
+
+
+def test_threads_share_one_token_fetch() -> None:
+    fetches: list[int] = []
+
+    def slow_fetch() -> tuple[str, float]:
+        fetches.append(1)
+        time.sleep(0.05)
+        return f"tok-{len(fetches)}", 3600.0
+
+    auth = ClientCredentialsAuth(slow_fetch)
+    seen: list[str] = []
+    threads = [threading.Thread(target=lambda: seen.append(auth.token())) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert fetches == [1]
+    assert seen == ["tok-1"] * 16
+
+
+def test_a_burst_of_401s_with_the_same_token_leads_to_one_fetch() -> None:
+    fetched = iter(["tok-1", "tok-2", "tok-3"])
+    auth = ClientCredentialsAuth(lambda: (next(fetched), 3600.0))
+    first = auth.token()
+    for _ in range(5):
+        auth.invalidate(f"Bearer {first}")
+    assert auth.token() == "tok-2"
+    auth.invalidate("Bearer tok-1")  # a late 401 for the old token changes nothing
+    assert auth.token() == "tok-2"
+
+
+def test_auth_reprs_hide_tokens() -> None:
+    auth = ClientCredentialsAuth(lambda: ("secret-token", 3600.0))
+    auth.token()
+    assert "secret-token" not in repr(auth)
+    assert json.dumps(repr(auth))
