@@ -12,13 +12,15 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from airflow_provider_moveworks.defaults import (
+    DEFAULT_BASE_URL,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_TIMEOUT,
+    DEFAULT_TOKEN_URL,
+)
 from airflow_provider_moveworks.exceptions import MoveworksValidationError
 from airflow_provider_moveworks.validation import describe, validate_assistant_name, validate_service_url
 
-DEFAULT_BASE_URL = "https://api.moveworks.ai/rest/v1beta1"
-DEFAULT_TOKEN_URL = "https://api.moveworks.ai/oauth/v1/token"  # noqa: S105 - a URL, not a secret
-DEFAULT_TIMEOUT = 30.0
-DEFAULT_MAX_RETRIES = 5
 MAX_TIMEOUT = 600.0
 MAX_RETRIES_LIMIT = 20
 

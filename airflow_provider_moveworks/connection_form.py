@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from airflow_provider_moveworks.connection import (
+from airflow_provider_moveworks.defaults import (
     DEFAULT_BASE_URL,
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT,
@@ -70,9 +70,11 @@ def connection_form_widgets() -> dict[str, Any]:
     """``CONN_FIELDS`` as the wtforms widgets of the Flask form (Airflow 2.11 to 3.1)."""
     from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
     from flask_babel import lazy_gettext
-    from wtforms import FloatField, IntegerField, StringField
+    from wtforms import IntegerField, StringField
 
-    field_classes = {"string": StringField, "number": FloatField, "integer": IntegerField}
+    # Airflow 2.11 accepts only String/Integer/Password/Boolean fields: a decimal timeout is a
+    # string here, coerced when the connection is read.
+    field_classes = {"string": StringField, "number": StringField, "integer": IntegerField}
     widgets = {}
     for name, spec in CONN_FIELDS.items():
         field_class = field_classes[spec["schema"]["type"][0]]

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from airflow_provider_moveworks.connection import DEFAULT_BASE_URL, DEFAULT_TOKEN_URL, MoveworksSettings
+from airflow_provider_moveworks.connection import MoveworksSettings
+from airflow_provider_moveworks.defaults import DEFAULT_BASE_URL, DEFAULT_TOKEN_URL
 from airflow_provider_moveworks.exceptions import MoveworksValidationError
 from airflow_provider_moveworks.hooks.moveworks import MoveworksHook
 from tests.conftest import API_KEY, ASSISTANT, BASE_URL, CLIENT_SECRET
