@@ -1,10 +1,15 @@
 """The one place that knows Airflow 2.11 from Airflow 3.x.
 
-Everything else in the provider imports Airflow names from here, so that no other module
-branches on the Airflow version.
+Everything else in the provider (and the example DAGs) imports Airflow names from here, so that
+no other module branches on the Airflow version. Names that only DAG files and the bulk
+operator need (``dag``, ``task``, ``DagBag``, ``ObjectStoragePath``) load on first use: the operator module
+is imported at every DAG parse and must stay cheap.
 """
 
 from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
 from airflow import __version__ as _airflow_version
 
@@ -14,6 +19,14 @@ if AIRFLOW_V_3_0_PLUS:
     from airflow.sdk import BaseHook, BaseOperator, Context
     from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
     from airflow.sdk.log import mask_secret
+
+    _LAZY = {
+        "DAG": "airflow.sdk",
+        "dag": "airflow.sdk",
+        "task": "airflow.sdk",
+        "ObjectStoragePath": "airflow.sdk",
+        "DagBag": "airflow.dag_processing.dagbag",
+    }
 else:  # Airflow 2.11
     from airflow.exceptions import (  # type: ignore[no-redef]
         AirflowException,
@@ -25,13 +38,37 @@ else:  # Airflow 2.11
     from airflow.utils.context import Context  # type: ignore[no-redef]
     from airflow.utils.log.secrets_masker import mask_secret  # type: ignore[no-redef]
 
+    _LAZY = {
+        "DAG": "airflow.models.dag",
+        "dag": "airflow.decorators",
+        "task": "airflow.decorators",
+        "ObjectStoragePath": "airflow.io.path",
+        "DagBag": "airflow.models.dagbag",
+    }
+
+if TYPE_CHECKING:
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.sdk import DAG, ObjectStoragePath, dag, task
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
     "AIRFLOW_V_3_0_PLUS",
+    "DAG",
     "AirflowException",
     "AirflowFailException",
     "AirflowSkipException",
     "BaseHook",
     "BaseOperator",
     "Context",
+    "DagBag",
+    "ObjectStoragePath",
+    "dag",
     "mask_secret",
+    "task",
 ]

@@ -12,7 +12,11 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 _home = tempfile.mkdtemp(prefix="moveworks-airflow-home-")
 os.environ["AIRFLOW_HOME"] = _home
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
-os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO_ROOT)
+# dag.test() parses the whole DAGs folder: keep it to the DAG files the tests run (linked in
+# by the ``dags_folder`` fixture of tests/integration).
+DAGS_FOLDER = Path(_home) / "dags"
+DAGS_FOLDER.mkdir()
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(DAGS_FOLDER)
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_home}/airflow.db"
 os.environ.pop("AIRFLOW_CONN_MOVEWORKS_DEFAULT", None)
 
