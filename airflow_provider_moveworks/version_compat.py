@@ -2,7 +2,7 @@
 
 Everything else in the provider (and the example DAGs) imports Airflow names from here, so that
 no other module branches on the Airflow version. Names that only DAG files and the bulk
-operator need (``dag``, ``task``, ``DagBag``, ``ObjectStoragePath``) load on first use: the operator module
+operator need (``dag``, ``task``, ``Param``, ``DagBag``, ``ObjectStoragePath``) load on first use: the operator module
 is imported at every DAG parse and must stay cheap.
 """
 
@@ -26,6 +26,7 @@ if AIRFLOW_V_3_0_PLUS:
         "task": "airflow.sdk",
         "ObjectStoragePath": "airflow.sdk",
         "DagBag": "airflow.dag_processing.dagbag",
+        "Param": "airflow.sdk",
     }
 else:  # Airflow 2.11
     from airflow.exceptions import (  # type: ignore[no-redef]
@@ -44,11 +45,12 @@ else:  # Airflow 2.11
         "task": "airflow.decorators",
         "ObjectStoragePath": "airflow.io.path",
         "DagBag": "airflow.models.dagbag",
+        "Param": "airflow.models.param",
     }
 
 if TYPE_CHECKING:
     from airflow.dag_processing.dagbag import DagBag
-    from airflow.sdk import DAG, ObjectStoragePath, dag, task
+    from airflow.sdk import DAG, ObjectStoragePath, Param, dag, task
 
 
 def __getattr__(name: str) -> Any:
@@ -68,6 +70,7 @@ __all__ = [
     "Context",
     "DagBag",
     "ObjectStoragePath",
+    "Param",
     "dag",
     "mask_secret",
     "task",

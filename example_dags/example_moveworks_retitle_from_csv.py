@@ -1,0 +1,70 @@
+"""Retitle the conversations listed in a CSV that an upstream job drops.
+
+Use it when titles come from a table, for example a weekly export that names conversations
+after their ticket. The CSV has a header ``conversation_id,title`` (a sample ships beside this
+file in ``data/conversation_titles.csv``). ``read_titles`` checks every row with the provider's
+own rules and fails, naming each bad row, before any conversation is touched; each valid row
+then becomes one mapped ``MoveworksUpdateConversationOperator``; ``report`` sums up.
+
+For thousands of rows prefer ``MoveworksBulkUpdateConversationsOperator``: one task instead of
+a task instance per row.
+
+Trigger with ``{"csv_path": "/data/exports/titles.csv"}``; without it the sample is used.
+"""
+
+from __future__ import annotations
+
+import csv
+from datetime import datetime, timezone
+from pathlib import Path
+
+from airflow_provider_moveworks.operators.moveworks import MoveworksUpdateConversationOperator
+from airflow_provider_moveworks.version_compat import DAG, task
+
+SAMPLE_CSV = Path(__file__).parent / "data" / "conversation_titles.csv"
+
+with DAG(
+    dag_id="example_moveworks_retitle_from_csv",
+    description="Retitle conversations listed in a CSV, one mapped task per row",
+    schedule=None,
+    start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
+    catchup=False,
+    params={"csv_path": str(SAMPLE_CSV)},
+    tags=["example", "moveworks"],
+) as dag:
+
+    @task
+    def read_titles(params: dict | None = None) -> list[dict[str, str]]:
+        """Rows of the CSV as operator arguments; every bad row named before anything is sent."""
+        from airflow_provider_moveworks.exceptions import MoveworksValidationError
+        from airflow_provider_moveworks.validation import validate_conversation_id, validate_title
+
+        assert params is not None
+        rows, problems = [], []
+        with open(params["csv_path"], newline="", encoding="utf-8") as handle:
+            for number, row in enumerate(csv.DictReader(handle), start=1):
+                try:
+                    rows.append(
+                        {
+                            "conversation_id": validate_conversation_id(row.get("conversation_id")),
+                            "title": validate_title(row.get("title")),
+                        }
+                    )
+                except MoveworksValidationError as error:
+                    problems.append(f"row {number}: {error}")
+        if problems:
+            raise ValueError(f"{len(problems)} invalid rows in {params['csv_path']}: " + "; ".join(problems))
+        return rows
+
+    @task
+    def report(updated: list[dict | None]) -> dict[str, int]:
+        """How many rows changed a conversation (missing conversations are ignored, not failed)."""
+        results = list(updated)
+        summary = {"rows": len(results), "retitled": sum(1 for r in results if r), "not_found": results.count(None)}
+        print(f"Retitled {summary['retitled']} of {summary['rows']} conversations ({summary['not_found']} not found)")
+        return summary
+
+    retitled = MoveworksUpdateConversationOperator.partial(
+        task_id="retitle", if_not_found="ignore"
+    ).expand_kwargs(read_titles())
+    report(retitled.output)

@@ -1,0 +1,76 @@
+"""The example DAGs: they parse cleanly without touching a connection or the network, and each
+runs to success under ``dag.test()`` leaving the emulator in exactly the state it promises."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+from airflow_provider_moveworks.version_compat import BaseHook, DagBag
+from tests.conftest import REPO_ROOT
+
+pytestmark = pytest.mark.integration
+
+EXAMPLE_DAGS = REPO_ROOT / "example_dags"
+
+
+def test_every_example_dag_parses_without_a_connection_lookup_or_network(dags_folder, mocker) -> None:
+    lookup = mocker.patch.object(BaseHook, "get_connection", side_effect=AssertionError("connection looked up"))
+    connect = mocker.patch.object(socket.socket, "connect", side_effect=AssertionError("network at parse time"))
+
+    bag = DagBag(dag_folder=str(EXAMPLE_DAGS))
+
+    assert bag.import_errors == {}
+    expected = {path.stem for path in EXAMPLE_DAGS.glob("example_*.py")}
+    assert set(bag.dag_ids) == expected
+    lookup.assert_not_called()
+    connect.assert_not_called()
+
+
+def test_update_conversation_example_changes_only_the_given_fields(load_dag, emulator_connection) -> None:
+    emu = emulator_connection
+    target = emu.add_conversation(title="Printer jam", archived=False)
+    bystander = emu.add_conversation(title="Untouched")
+
+    run = load_dag("example_moveworks_update_conversation").test(
+        run_conf={"conversation_id": target["conversation_id"], "archived": True}
+    )
+
+    assert str(run.state) == "success"
+    after = emu.get(target["conversation_id"])
+    assert (after["title"], after["archived"]) == ("Printer jam", True)
+    assert emu.get(bystander["conversation_id"]) == bystander
+    assert emu.request_count(method="PATCH") == 1
+
+
+def test_retitle_from_csv_example_retitles_every_listed_conversation(load_dag, emulator_connection, tmp_path: Path) -> None:
+    emu = emulator_connection
+    listed = [emu.add_conversation(title=f"Ticket {n}") for n in range(3)]
+    other = emu.add_conversation(title="Not in the file")
+    csv_path = tmp_path / "titles.csv"
+    lines = ["conversation_id,title"] + [f"{c['conversation_id']},INC-{n} laptop" for n, c in enumerate(listed)]
+    lines.append("conv_doesNotExist0000000000,Gone")
+    csv_path.write_text("\n".join(lines) + "\n")
+
+    run = load_dag("example_moveworks_retitle_from_csv").test(run_conf={"csv_path": str(csv_path)})
+
+    assert str(run.state) == "success"
+    assert [emu.get(c["conversation_id"])["title"] for c in listed] == ["INC-0 laptop", "INC-1 laptop", "INC-2 laptop"]
+    assert emu.get(other["conversation_id"]) == other
+    assert emu.request_count(method="PATCH", status=200) == 3
+    assert emu.request_count(method="PATCH", status=404) == 1
+
+
+def test_retitle_from_csv_example_sends_nothing_when_a_row_is_invalid(load_dag, emulator_connection, tmp_path) -> None:
+    emu = emulator_connection
+    good = emu.add_conversation(title="Before")
+    csv_path = tmp_path / "titles.csv"
+    csv_path.write_text(f"conversation_id,title\n{good['conversation_id']},After\nconv_bad/../x,Oops\n")
+
+    run = load_dag("example_moveworks_retitle_from_csv").test(run_conf={"csv_path": str(csv_path)})
+
+    assert str(run.state) == "failed"
+    assert emu.get(good["conversation_id"])["title"] == "Before"
+    assert emu.request_count() == 0
