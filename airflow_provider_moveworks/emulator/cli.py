@@ -1,0 +1,173 @@
+"""Command line: ``serve`` (the default) runs an emulator; ``state``/``counters``/``configure`` query one."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import signal
+import sys
+import threading
+import urllib.request
+from collections.abc import Sequence
+from types import FrameType
+from typing import Any
+
+from .faults import FaultConfig
+from .server import (
+    DEFAULT_API_KEY,
+    DEFAULT_ASSISTANT,
+    DEFAULT_CLIENT_ID,
+    DEFAULT_CLIENT_SECRET,
+    MoveworksEmulator,
+)
+
+_COMMANDS = ("serve", "state", "counters", "configure", "reset-counters")
+
+
+def _add_fault_flags(parser: argparse.ArgumentParser, defaults: bool) -> None:
+    default: Any = (lambda value: value) if defaults else (lambda value: None)
+    parser.add_argument(
+        "--latency", type=float, default=default(0.0), help="seconds added to each API response"
+    )
+    parser.add_argument("--jitter", type=float, default=default(0.0), help="up to this many extra seconds")
+    parser.add_argument("--rate-limit", type=float, default=None, help="requests/second per credential")
+    parser.add_argument(
+        "--no-retry-after",
+        dest="retry_after",
+        action="store_false",
+        default=default(True),
+        help="429 without Retry-After",
+    )
+    parser.add_argument("--error-rate", type=float, default=default(0.0), help="share of 500 INTERNAL_ERROR")
+    parser.add_argument("--drop-rate", type=float, default=default(0.0), help="share of connections dropped")
+    parser.add_argument(
+        "--drop-after-apply",
+        action="store_true",
+        default=default(False),
+        help="drop after applying the change",
+    )
+    parser.add_argument("--slow-rate", type=float, default=default(0.0), help="share of late responses")
+    parser.add_argument("--slow-seconds", type=float, default=default(0.0), help="delay of a late response")
+    parser.add_argument(
+        "--fault-token-endpoint",
+        action="store_true",
+        default=default(False),
+        help="inject faults into the token endpoint",
+    )
+
+
+def _fault_knobs(args: argparse.Namespace) -> dict[str, Any]:
+    names = [f.name for f in dataclasses.fields(FaultConfig)]
+    return {name: getattr(args, name) for name in names if getattr(args, name) is not None}
+
+
+def _serve_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m airflow_provider_moveworks.emulator",
+        description="Run a local Moveworks Conversations API emulator. "
+        f"Other commands: {', '.join(_COMMANDS[1:])} (each takes --url).",
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument("--api-key", action="append", dest="api_keys", help="repeatable")
+    parser.add_argument("--client-id", default=DEFAULT_CLIENT_ID)
+    parser.add_argument("--client-secret", default=DEFAULT_CLIENT_SECRET)
+    parser.add_argument("--assistant-name", default=DEFAULT_ASSISTANT)
+    parser.add_argument("--seed-conversations", type=int, default=0)
+    parser.add_argument("--archived-share", type=float, default=0.2)
+    parser.add_argument("--random-seed", type=int, default=None)
+    parser.add_argument("--token-ttl", type=float, default=3600.0, help="seconds")
+    parser.add_argument("--token-response-shape", choices=("flat", "wrapped"), default="flat")
+    parser.add_argument("--base-path", default="/rest/v1beta1")
+    parser.add_argument("--verbose", action="store_true", help="log method, path and status to stderr")
+    _add_fault_flags(parser, defaults=True)
+    return parser
+
+
+def _serve(argv: Sequence[str]) -> int:
+    args = _serve_parser().parse_args(argv)
+    emu = MoveworksEmulator(
+        api_keys=args.api_keys or (DEFAULT_API_KEY,),
+        clients={args.client_id: args.client_secret},
+        assistant_name=args.assistant_name,
+        seed_conversations=args.seed_conversations,
+        archived_share=args.archived_share,
+        random_seed=args.random_seed,
+        token_ttl=args.token_ttl,
+        token_response_shape=args.token_response_shape,
+        host=args.host,
+        port=args.port,
+        base_path=args.base_path,
+        verbose=args.verbose,
+        **_fault_knobs(args),
+    )
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    with emu:
+        # The credentials banner is the one place secrets are printed: it is addressed to the user.
+        banner = {
+            "MOVEWORKS_EMULATOR_URL": emu.url,
+            "MOVEWORKS_BASE_URL": emu.base_url,
+            "MOVEWORKS_TOKEN_URL": emu.token_url,
+            "MOVEWORKS_EMULATOR_PORT": str(emu.port),
+            "MOVEWORKS_ASSISTANT_NAME": emu.assistant_name,
+            "MOVEWORKS_API_KEY": emu.api_keys[0],
+            "MOVEWORKS_API_KEYS": ",".join(emu.api_keys),
+            "MOVEWORKS_CLIENT_ID": args.client_id,
+            "MOVEWORKS_CLIENT_SECRET": args.client_secret,
+        }
+        sys.stdout.write("".join(f"{key}={value}\n" for key, value in banner.items()))
+        sys.stdout.flush()
+        while not stop.wait(0.2):
+            pass
+    return 0
+
+
+def _query(argv: Sequence[str], command: str) -> int:
+    parser = argparse.ArgumentParser(prog=f"python -m airflow_provider_moveworks.emulator {command}")
+    parser.add_argument("--url", required=True, help="the emulator root URL (MOVEWORKS_EMULATOR_URL)")
+    if command == "configure":
+        _add_fault_flags(parser, defaults=False)
+    args = parser.parse_args(argv)
+    root = args.url.rstrip("/")
+    for suffix in ("/rest/v1beta1", "/oauth/v1/token"):
+        # Accept the base or token URL too, so a script can pass whichever it has.
+        root = root.removesuffix(suffix)
+    endpoint = {
+        "state": "/state",
+        "counters": "/counters",
+        "configure": "/faults",
+        "reset-counters": "/reset-counters",
+    }
+    data = None
+    if command == "configure":
+        data = json.dumps(_fault_knobs(args)).encode()
+    elif command == "reset-counters":
+        data = b"{}"
+    if not root.startswith(("http://", "https://")):
+        parser.error("--url must be an http:// or https:// URL")
+    req = urllib.request.Request(f"{root}/_emulator{endpoint[command]}", data=data)  # noqa: S310
+    req.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 - the user's own URL
+            payload = json.loads(resp.read())
+    except OSError as exc:
+        sys.stderr.write(f"emulator {command}: {exc}\n")
+        return 1
+    sys.stdout.write(json.dumps(payload, indent=2, sort_keys=True) + "\n")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the process exit code."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] in _COMMANDS:
+        command, rest = args[0], args[1:]
+        return _serve(rest) if command == "serve" else _query(rest, command)
+    return _serve(args)

@@ -1,0 +1,122 @@
+"""The command line: serve with --port 0, the banner, state/counters/configure, SIGTERM exit 0."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+REPO = Path(__file__).resolve().parents[2]
+MODULE = "airflow_provider_moveworks.emulator"
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", MODULE, *args], capture_output=True, text=True, env=_env(), timeout=20
+    )
+
+
+@pytest.fixture
+def served() -> Iterator[tuple[subprocess.Popen[str], dict[str, str]]]:
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            MODULE,
+            "--port",
+            "0",
+            "--seed-conversations",
+            "3",
+            "--random-seed",
+            "1",
+            "--api-key",
+            "cli-key",
+            "--assistant-name",
+            "cli-bot",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(),
+    )
+    banner: dict[str, str] = {}
+    assert proc.stdout is not None
+    while "MOVEWORKS_CLIENT_SECRET" not in banner:
+        line = proc.stdout.readline()
+        assert line, "emulator exited before printing its banner"
+        key, _, value = line.strip().partition("=")
+        banner[key] = value
+    yield proc, banner
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+    for stream in (proc.stdout, proc.stderr):
+        if stream is not None:
+            stream.close()
+
+
+def test_cli_prints_banner_and_serves(served: tuple[subprocess.Popen[str], dict[str, str]]) -> None:
+    _, banner = served
+    assert (
+        banner["MOVEWORKS_BASE_URL"] == f"http://127.0.0.1:{banner['MOVEWORKS_EMULATOR_PORT']}/rest/v1beta1"
+    )
+    assert banner["MOVEWORKS_TOKEN_URL"] == banner["MOVEWORKS_EMULATOR_URL"] + "/oauth/v1/token"
+    assert banner["MOVEWORKS_API_KEY"] == "cli-key"
+    assert banner["MOVEWORKS_ASSISTANT_NAME"] == "cli-bot"
+    assert (banner["MOVEWORKS_CLIENT_ID"], banner["MOVEWORKS_CLIENT_SECRET"]) == (
+        "emulator-client",
+        "emulator-secret",
+    )
+    response = requests.get(
+        banner["MOVEWORKS_BASE_URL"] + "/conversations",
+        headers={"Authorization": "Bearer cli-key", "Assistant-Name": "cli-bot"},
+    )
+    assert response.status_code == 200
+    assert len(response.json()["conversations"]) <= 3
+
+
+def test_cli_state_counters_and_configure(served: tuple[subprocess.Popen[str], dict[str, str]]) -> None:
+    _, banner = served
+    requests.get(banner["MOVEWORKS_BASE_URL"] + "/conversations", headers={"Authorization": "Bearer cli-key"})
+    state = _run("state", "--url", banner["MOVEWORKS_EMULATOR_URL"])
+    assert state.returncode == 0, state.stderr
+    assert len(json.loads(state.stdout)["conversations"]) == 3
+    counters = _run("counters", "--url", banner["MOVEWORKS_BASE_URL"])
+    assert json.loads(counters.stdout) == {
+        "counters": [
+            {"count": 1, "credential": "api_key:1", "method": "GET", "route": "/conversations", "status": 403}
+        ],
+        "total": 1,
+    }
+    configured = _run("configure", "--url", banner["MOVEWORKS_EMULATOR_URL"], "--error-rate", "1")
+    assert json.loads(configured.stdout)["error_rate"] == 1.0
+    response = requests.get(
+        banner["MOVEWORKS_BASE_URL"] + "/conversations",
+        headers={"Authorization": "Bearer cli-key", "Assistant-Name": "cli-bot"},
+    )
+    assert response.status_code == 500
+
+
+def test_cli_sigterm_exits_zero_quietly(served: tuple[subprocess.Popen[str], dict[str, str]]) -> None:
+    proc, _ = served
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=5)
+    assert proc.returncode == 0
+    assert err == ""
+
+
+def test_cli_query_reports_unreachable_emulator() -> None:
+    result = _run("state", "--url", "http://127.0.0.1:9")
+    assert result.returncode == 1
+    assert "emulator state:" in result.stderr

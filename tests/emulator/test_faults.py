@@ -1,0 +1,179 @@
+"""Fault knobs: rate limit (with and without Retry-After), 500s, drops, slow replies, latency."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+import requests
+
+from airflow_provider_moveworks.emulator import FaultConfig, MoveworksEmulator
+
+from .conftest import API_KEY_2, ASSISTANT, CLIENT_ID, CLIENT_SECRET, EmulatorFactory
+
+
+def _patch(
+    session: requests.Session, emu: MoveworksEmulator, cid: str, headers: dict[str, str], **kw: Any
+) -> requests.Response:
+    return session.patch(
+        f"{emu.base_url}/conversations/{cid}", headers=headers, json={"title": "changed"}, **kw
+    )
+
+
+@pytest.fixture
+def cid(emulator: MoveworksEmulator) -> str:
+    return str(emulator.add_conversation(title="before")["conversation_id"])
+
+
+def test_rate_limit_answers_429_with_retry_after(
+    session: requests.Session, emulator: MoveworksEmulator, headers: dict[str, str], cid: str
+) -> None:
+    emulator.configure(rate_limit=2)
+    statuses = [_patch(session, emulator, cid, headers).status_code for _ in range(2)]
+    response = _patch(session, emulator, cid, headers)
+    assert statuses == [200, 200]
+    assert response.status_code == 429
+    assert response.headers["Retry-After"] == "1"
+    assert response.json() == {"error": {"code": "RATE_LIMIT_EXCEEDED", "message": "Rate limit exceeded"}}
+    assert "x-moveworks-root-uuid" in response.headers
+
+
+def test_rate_limit_without_retry_after_header(
+    session: requests.Session, emulator: MoveworksEmulator, headers: dict[str, str], cid: str
+) -> None:
+    emulator.configure(rate_limit=1, retry_after=False)
+    assert _patch(session, emulator, cid, headers).status_code == 200
+    response = _patch(session, emulator, cid, headers)
+    assert response.status_code == 429
+    assert "Retry-After" not in response.headers
+
+
+def test_rate_limit_is_per_credential_and_refills(
+    session: requests.Session, emulator: MoveworksEmulator, headers: dict[str, str], cid: str
+) -> None:
+    emulator.configure(rate_limit=5)
+    assert [_patch(session, emulator, cid, headers).status_code for _ in range(6)][-1] == 429
+    other = {**headers, "Authorization": f"Bearer {API_KEY_2}"}
+    assert _patch(session, emulator, cid, other).status_code == 200
+    time.sleep(0.25)
+    assert _patch(session, emulator, cid, headers).status_code == 200
+
+
+def test_rate_limited_request_changes_nothing(
+    session: requests.Session, emulator: MoveworksEmulator, headers: dict[str, str], cid: str
+) -> None:
+    emulator.configure(rate_limit=1)
+    session.get(f"{emulator.base_url}/conversations", headers=headers)
+    before = emulator.get(cid)
+    assert _patch(session, emulator, cid, headers).status_code == 429
+    assert emulator.get(cid) == before
+
+
+def test_error_rate_one_answers_500_and_changes_nothing(
+    session: requests.Session, emulator: MoveworksEmulator, headers: dict[str, str], cid: str
+) -> None:
+    before = emulator.get(cid)
+    emulator.configure(error_rate=1.0)
+    response = _patch(session, emulator, cid, headers)
+    assert response.status_code == 500
+    assert response.json() == {"error": {"code": "INTERNAL_ERROR", "message": "Injected internal error"}}
+    assert emulator.get(cid) == before
+
+
+def test_faults_do_not_touch_the_token_endpoint_by_default(
+    session: requests.Session, emulator: MoveworksEmulator
+) -> None:
+    emulator.configure(error_rate=1.0)
+    data = {"grant_type": "client_credentials", "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}
+    assert session.post(emulator.token_url, data=data).status_code == 200
+    emulator.configure(fault_token_endpoint=True)
+    response = session.post(emulator.token_url, data=data)
+    assert response.status_code == 500
+    assert response.json() == {"code": "INTERNAL_ERROR", "message": "Injected internal error"}
+
+
+def test_drop_rate_one_closes_without_response_and_changes_nothing(
+    session: requests.Session, emulator: MoveworksEmulator, headers: dict[str, str], cid: str
+) -> None:
+    before = emulator.get(cid)
+    emulator.configure(drop_rate=1.0)
+    with pytest.raises(requests.ConnectionError):
+        _patch(session, emulator, cid, headers)
+    assert emulator.get(cid) == before
+    assert emulator.request_count(method="PATCH", status="dropped") == 1
+
+
+def test_drop_after_apply_changes_state_but_answers_nothing(
+    session: requests.Session, emulator: MoveworksEmulator, headers: dict[str, str], cid: str
+) -> None:
+    emulator.configure(drop_rate=1.0, drop_after_apply=True)
+    with pytest.raises(requests.ConnectionError):
+        _patch(session, emulator, cid, headers)
+    assert emulator.get(cid)["title"] == "changed"  # type: ignore[index]
+
+
+def test_slow_response_is_applied_and_arrives_late(
+    session: requests.Session, emulator: MoveworksEmulator, headers: dict[str, str], cid: str
+) -> None:
+    emulator.configure(slow_rate=1.0, slow_seconds=0.5)
+    with pytest.raises(requests.Timeout):
+        _patch(session, emulator, cid, headers, timeout=0.15)
+    assert emulator.get(cid)["title"] == "changed"  # type: ignore[index]
+    started = time.perf_counter()
+    assert _patch(session, emulator, cid, headers).status_code == 200
+    assert time.perf_counter() - started >= 0.45
+
+
+def test_latency_delays_every_api_response(
+    session: requests.Session, emulator: MoveworksEmulator, headers: dict[str, str], cid: str
+) -> None:
+    emulator.configure(latency=0.2, jitter=0.05)
+    for sent in (headers, {}):  # an authorised request and a 401 alike
+        started = time.perf_counter()
+        _patch(session, emulator, cid, sent)
+        assert 0.2 <= time.perf_counter() - started < 0.6
+
+
+def test_no_latency_on_admin_endpoints(session: requests.Session, emulator: MoveworksEmulator) -> None:
+    emulator.configure(latency=1.0, error_rate=1.0)
+    started = time.perf_counter()
+    assert session.get(f"{emulator.url}/_emulator/state").status_code == 200
+    assert time.perf_counter() - started < 0.5
+
+
+def test_fault_decisions_repeat_with_the_same_seed(
+    session: requests.Session, make_emulator: EmulatorFactory, headers: dict[str, str]
+) -> None:
+    def run() -> list[int]:
+        emu = make_emulator(random_seed=7, error_rate=0.5)
+        cid = emu.add_conversation(title="t")["conversation_id"]
+        return [_patch(session, emu, cid, headers).status_code for _ in range(30)]
+
+    first, second = run(), run()
+    assert first == second
+    assert {200, 500} == set(first)
+
+
+def test_configure_rejects_bad_values(emulator: MoveworksEmulator) -> None:
+    with pytest.raises(ValueError, match="error_rate"):
+        emulator.configure(error_rate=1.5)
+    with pytest.raises(TypeError):
+        emulator.configure(no_such_knob=1)
+    assert emulator.fault_config == FaultConfig()
+
+
+def test_faults_can_be_configured_over_http(session: requests.Session, emulator: MoveworksEmulator) -> None:
+    response = session.post(f"{emulator.url}/_emulator/faults", json={"error_rate": 0.25})
+    assert response.status_code == 200
+    assert response.json()["error_rate"] == 0.25
+    assert emulator.fault_config.error_rate == 0.25
+    bad = session.post(f"{emulator.url}/_emulator/faults", json={"error_rate": 2})
+    assert bad.status_code == 400
+
+
+def test_assistant_header_name_is_case_insensitive(
+    session: requests.Session, emulator: MoveworksEmulator, headers: dict[str, str], cid: str
+) -> None:
+    lower = {"authorization": headers["Authorization"], "assistant-name": ASSISTANT}
+    assert _patch(session, emulator, cid, lower).status_code == 200
