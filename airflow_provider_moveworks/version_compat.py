@@ -1,9 +1,9 @@
 """The one place that knows Airflow 2.11 from Airflow 3.x.
 
 Everything else in the provider (and the example DAGs) imports Airflow names from here, so that
-no other module branches on the Airflow version. Names that only DAG files and the bulk
-operator need (``dag``, ``task``, ``Param``, ``DagBag``, ``ObjectStoragePath``) load on first use: the operator module
-is imported at every DAG parse and must stay cheap.
+no other module branches on the Airflow version. Names that only DAG files, tests and the
+bulk operator need (``dag``, ``task``, ``Param``, ``DagBag``, ``ObjectStoragePath``) load on
+first use: the operator module is imported at every DAG parse and must stay cheap.
 """
 
 from __future__ import annotations

@@ -60,8 +60,13 @@ with DAG(
     def report(updated: list[dict | None]) -> dict[str, int]:
         """How many rows changed a conversation (missing conversations are ignored, not failed)."""
         results = list(updated)
-        summary = {"rows": len(results), "retitled": sum(1 for r in results if r), "not_found": results.count(None)}
-        print(f"Retitled {summary['retitled']} of {summary['rows']} conversations ({summary['not_found']} not found)")
+        summary = {
+            "rows": len(results),
+            "retitled": sum(1 for r in results if r),
+            "not_found": results.count(None),
+        }
+        retitled, rows, missing = summary["retitled"], summary["rows"], summary["not_found"]
+        print(f"Retitled {retitled} of {rows} conversations ({missing} not found)")
         return summary
 
     retitled = MoveworksUpdateConversationOperator.partial(

@@ -93,7 +93,9 @@ def run_dag(dag_id: str, conf: dict[str, Any], env: dict[str, str]) -> tuple[str
 
 def airflow(args: list[str], env: dict[str, str], log: Path) -> bool:
     with log.open("w") as out:
-        done = subprocess.run([sys.executable, "-m", "airflow", *args], env=env, stdout=out, stderr=subprocess.STDOUT)
+        done = subprocess.run(  # noqa: S603 - our own fixed airflow command line
+            [sys.executable, "-m", "airflow", *args], env=env, stdout=out, stderr=subprocess.STDOUT
+        )
     if done.returncode != 0:
         print(f"    last lines of {log}:")
         for line in log.read_text().splitlines()[-8:]:
@@ -107,13 +109,23 @@ def age_days(conversation: dict[str, Any]) -> float:
 
 
 def print_changes(before: dict[str, dict[str, Any]], after: dict[str, dict[str, Any]]) -> None:
-    changed = [cid for cid in before if (before[cid]["title"], before[cid]["archived"]) != (after[cid]["title"], after[cid]["archived"])]
+    changed = [
+        cid
+        for cid in before
+        if (before[cid]["title"], before[cid]["archived"]) != (after[cid]["title"], after[cid]["archived"])
+    ]
     print(f"\nWhat changed in the emulator ({len(changed)} of {len(before)} conversations):")
     print(f"  {'conversation':<27} {'archived':<15} title")
     for cid in changed:
         old, new = before[cid], after[cid]
-        archived = f"{old['archived']} -> {new['archived']}" if old["archived"] != new["archived"] else str(new["archived"])
-        title = f"{old['title']!r} -> {new['title']!r}" if old["title"] != new["title"] else repr(new["title"])
+        archived = (
+            f"{old['archived']} -> {new['archived']}"
+            if old["archived"] != new["archived"]
+            else str(new["archived"])
+        )
+        title = (
+            f"{old['title']!r} -> {new['title']!r}" if old["title"] != new["title"] else repr(new["title"])
+        )
         print(f"  {cid:<27} {archived:<15} {title}")
 
 

@@ -126,7 +126,7 @@ def _json_or_none(response: requests.Response) -> Any:
 def _error_fields(body: Any) -> tuple[str | None, str | None]:
     """``{"error": {"code", "message"}}`` from the API, or the token endpoint's flat shape."""
     if isinstance(body, dict):
-        inner = body.get("error") if isinstance(body.get("error"), dict) else body
+        inner = body["error"] if isinstance(body.get("error"), dict) else body
         code, message = inner.get("code"), inner.get("message")
         if isinstance(code, str) and code:
             return code, message if isinstance(message, str) else None

@@ -43,12 +43,11 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     return min(max(seconds, 0.0), MAX_RETRY_AFTER)
 
 
-def backoff_delay(retry_number: int, jitter: float | None = None) -> float:
+def backoff_delay(retry_number: int) -> float:
     """Exponential backoff from 0.5 s, capped at 60 s, with "equal jitter": between half and all
     of the step, so that many workers throttled together do not retry in lock step."""
-    step = min(MAX_BACKOFF, INITIAL_BACKOFF * 2 ** (retry_number - 1))
-    share = random.random() if jitter is None else jitter
-    return step / 2 + step / 2 * share
+    step = min(MAX_BACKOFF, INITIAL_BACKOFF * 2.0 ** (retry_number - 1))
+    return step / 2 + step / 2 * random.random()
 
 
 def retry_delay(error: BaseException, retry_number: int) -> float:

@@ -100,16 +100,18 @@ class MoveworksUpdateConversationOperator(BaseOperator):
                 _ms_since(started),
             )
             if isinstance(error, MoveworksNotFoundError) and self.if_not_found != "fail":
-                return self._not_found(error)
+                self._not_found(error)
+                return None
             raise
-        self.log.info("Conversation %s: %s updated, 200 in %.0f ms", conversation_id, fields, _ms_since(started))
+        self.log.info(
+            "Conversation %s: %s updated, 200 in %.0f ms", conversation_id, fields, _ms_since(started)
+        )
         return updated
 
     def _not_found(self, error: MoveworksNotFoundError) -> None:
         if self.if_not_found == "skip":
             raise AirflowSkipException(str(error))
         self.log.warning("Ignoring (if_not_found='ignore'): %s", error)
-        return None
 
 
 def _ms_since(started: float) -> float:

@@ -18,7 +18,9 @@ with DAG(
     @task
     def plan(params: dict | None = None) -> list[dict[str, str]]:
         assert params is not None
-        return [{"conversation_id": cid, "title": f"Retitled {n}"} for n, cid in enumerate(params["mapped_ids"])]
+        return [
+            {"conversation_id": cid, "title": f"Retitled {n}"} for n, cid in enumerate(params["mapped_ids"])
+        ]
 
     @task
     def record(single: dict, mapped: list[dict], params: dict | None = None) -> None:

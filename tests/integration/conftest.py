@@ -20,7 +20,10 @@ from tests.conftest import API_KEY, ASSISTANT, REPO_ROOT
 def airflow_db() -> None:
     """``dag.test()`` needs a migrated database; the conftest pointed Airflow at a temporary one."""
     subprocess.run(
-        [sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True, env=os.environ.copy()
+        [sys.executable, "-m", "airflow", "db", "migrate"],
+        check=True,
+        capture_output=True,
+        env=os.environ.copy(),
     )
 
 
@@ -47,7 +50,10 @@ def emulator_connection(emulator: MoveworksEmulator, monkeypatch: pytest.MonkeyP
 def dags_folder(airflow_db: None) -> Path:
     """The configured DAGs folder, holding links to the example DAGs and the tests' own DAGs."""
     folder = Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
-    for source in [*sorted((REPO_ROOT / "example_dags").glob("*.py")), *sorted((REPO_ROOT / "tests/dags").glob("*.py"))]:
+    for source in [
+        *sorted((REPO_ROOT / "example_dags").glob("*.py")),
+        *sorted((REPO_ROOT / "tests/dags").glob("*.py")),
+    ]:
         link = folder / source.name
         if not link.exists():
             link.symlink_to(source)

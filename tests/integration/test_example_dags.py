@@ -17,8 +17,12 @@ EXAMPLE_DAGS = REPO_ROOT / "example_dags"
 
 
 def test_every_example_dag_parses_without_a_connection_lookup_or_network(dags_folder, mocker) -> None:
-    lookup = mocker.patch.object(BaseHook, "get_connection", side_effect=AssertionError("connection looked up"))
-    connect = mocker.patch.object(socket.socket, "connect", side_effect=AssertionError("network at parse time"))
+    lookup = mocker.patch.object(
+        BaseHook, "get_connection", side_effect=AssertionError("connection looked up")
+    )
+    connect = mocker.patch.object(
+        socket.socket, "connect", side_effect=AssertionError("network at parse time")
+    )
 
     bag = DagBag(dag_folder=str(EXAMPLE_DAGS))
 
@@ -45,25 +49,35 @@ def test_update_conversation_example_changes_only_the_given_fields(load_dag, emu
     assert emu.request_count(method="PATCH") == 1
 
 
-def test_retitle_from_csv_example_retitles_every_listed_conversation(load_dag, emulator_connection, tmp_path: Path) -> None:
+def test_retitle_from_csv_example_retitles_every_listed_conversation(
+    load_dag, emulator_connection, tmp_path: Path
+) -> None:
     emu = emulator_connection
     listed = [emu.add_conversation(title=f"Ticket {n}") for n in range(3)]
     other = emu.add_conversation(title="Not in the file")
     csv_path = tmp_path / "titles.csv"
-    lines = ["conversation_id,title"] + [f"{c['conversation_id']},INC-{n} laptop" for n, c in enumerate(listed)]
+    lines = ["conversation_id,title"] + [
+        f"{c['conversation_id']},INC-{n} laptop" for n, c in enumerate(listed)
+    ]
     lines.append("conv_doesNotExist0000000000,Gone")
     csv_path.write_text("\n".join(lines) + "\n")
 
     run = load_dag("example_moveworks_retitle_from_csv").test(run_conf={"csv_path": str(csv_path)})
 
     assert str(run.state) == "success"
-    assert [emu.get(c["conversation_id"])["title"] for c in listed] == ["INC-0 laptop", "INC-1 laptop", "INC-2 laptop"]
+    assert [emu.get(c["conversation_id"])["title"] for c in listed] == [
+        "INC-0 laptop",
+        "INC-1 laptop",
+        "INC-2 laptop",
+    ]
     assert emu.get(other["conversation_id"]) == other
     assert emu.request_count(method="PATCH", status=200) == 3
     assert emu.request_count(method="PATCH", status=404) == 1
 
 
-def test_retitle_from_csv_example_sends_nothing_when_a_row_is_invalid(load_dag, emulator_connection, tmp_path) -> None:
+def test_retitle_from_csv_example_sends_nothing_when_a_row_is_invalid(
+    load_dag, emulator_connection, tmp_path
+) -> None:
     emu = emulator_connection
     good = emu.add_conversation(title="Before")
     csv_path = tmp_path / "titles.csv"

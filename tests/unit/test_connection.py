@@ -13,7 +13,9 @@ from airflow_provider_moveworks.hooks.moveworks import MoveworksHook
 from tests.conftest import API_KEY, ASSISTANT, BASE_URL, CLIENT_SECRET
 
 
-def settings_from_env(monkeypatch: pytest.MonkeyPatch, value: str, **hook_kwargs: object) -> MoveworksSettings:
+def settings_from_env(
+    monkeypatch: pytest.MonkeyPatch, value: str, **hook_kwargs: object
+) -> MoveworksSettings:
     monkeypatch.setenv("AIRFLOW_CONN_MOVEWORKS_DEFAULT", value)
     return MoveworksHook(**hook_kwargs).settings  # type: ignore[arg-type]
 
@@ -51,12 +53,18 @@ def test_uri_connection_rebuilds_the_base_url_from_host_port_and_path(monkeypatc
     )
     assert settings.base_url == "https://api.eu.example.com:8443/rest/v1beta1"
     assert settings.secret == API_KEY
-    assert (settings.assistant_name, settings.timeout, settings.verify, settings.max_retries) == ("bot", 12.5, False, 3)
+    assert (settings.assistant_name, settings.timeout, settings.verify, settings.max_retries) == (
+        "bot",
+        12.5,
+        False,
+        3,
+    )
 
 
 def test_uri_connection_accepts_a_percent_encoded_base_url(monkeypatch) -> None:
     settings = settings_from_env(
-        monkeypatch, f"moveworks://:{API_KEY}@http%3A%2F%2F127.0.0.1%3A8080%2Frest%2Fv1beta1?assistant_name=bot"
+        monkeypatch,
+        f"moveworks://:{API_KEY}@http%3A%2F%2F127.0.0.1%3A8080%2Frest%2Fv1beta1?assistant_name=bot",
     )
     assert settings.base_url == "http://127.0.0.1:8080/rest/v1beta1"
 
@@ -102,25 +110,61 @@ def test_proxies_extra_accepts_a_mapping_or_its_json(set_connection) -> None:
         ({"password": None}, "connection password", "is empty"),
         ({"host": "http://api.moveworks.ai/rest"}, "connection host (base URL)", "not loopback"),
         ({"extra": {}}, "assistant_name", "is required"),
-        ({"extra": {"assistant_name": ASSISTANT, "timeout": "soon"}}, "connection extra 'timeout'", "not a number"),
-        ({"extra": {"assistant_name": ASSISTANT, "timeout": "-1"}}, "connection extra 'timeout'", "in (0, 600]"),
-        ({"extra": {"assistant_name": ASSISTANT, "timeout": "nan"}}, "connection extra 'timeout'", "not a finite"),
-        ({"extra": {"assistant_name": ASSISTANT, "timeout": True}}, "connection extra 'timeout'", "not a number"),
-        ({"extra": {"assistant_name": ASSISTANT, "max_retries": "2.5"}}, "connection extra 'max_retries'", "whole"),
-        ({"extra": {"assistant_name": ASSISTANT, "max_retries": 99}}, "connection extra 'max_retries'", "0 to 20"),
+        (
+            {"extra": {"assistant_name": ASSISTANT, "timeout": "soon"}},
+            "connection extra 'timeout'",
+            "not a number",
+        ),
+        (
+            {"extra": {"assistant_name": ASSISTANT, "timeout": "-1"}},
+            "connection extra 'timeout'",
+            "in (0, 600]",
+        ),
+        (
+            {"extra": {"assistant_name": ASSISTANT, "timeout": "nan"}},
+            "connection extra 'timeout'",
+            "not a finite",
+        ),
+        (
+            {"extra": {"assistant_name": ASSISTANT, "timeout": True}},
+            "connection extra 'timeout'",
+            "not a number",
+        ),
+        (
+            {"extra": {"assistant_name": ASSISTANT, "max_retries": "2.5"}},
+            "connection extra 'max_retries'",
+            "whole",
+        ),
+        (
+            {"extra": {"assistant_name": ASSISTANT, "max_retries": 99}},
+            "connection extra 'max_retries'",
+            "0 to 20",
+        ),
         (
             {"extra": {"assistant_name": ASSISTANT, "verify": "/no/such/ca.pem"}},
             "connection extra 'verify'",
             "nor an existing CA bundle path",
         ),
-        ({"extra": {"assistant_name": ASSISTANT, "verify": 3}}, "connection extra 'verify'", "not true, false"),
+        (
+            {"extra": {"assistant_name": ASSISTANT, "verify": 3}},
+            "connection extra 'verify'",
+            "not true, false",
+        ),
         (
             {"extra": {"assistant_name": ASSISTANT, "token_url": "http://auth.example.com/t"}},
             "connection extra 'token_url'",
             "not loopback",
         ),
-        ({"extra": {"assistant_name": ASSISTANT, "proxies": "{oops"}}, "connection extra 'proxies'", "not JSON"),
-        ({"extra": {"assistant_name": ASSISTANT, "proxies": {"https": 1}}}, "connection extra 'proxies'", "strings"),
+        (
+            {"extra": {"assistant_name": ASSISTANT, "proxies": "{oops"}},
+            "connection extra 'proxies'",
+            "not JSON",
+        ),
+        (
+            {"extra": {"assistant_name": ASSISTANT, "proxies": {"https": 1}}},
+            "connection extra 'proxies'",
+            "strings",
+        ),
     ],
 )
 def test_unusable_connection_fields_fail_naming_the_field(set_connection, fields, field_name, reason) -> None:

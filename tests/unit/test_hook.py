@@ -77,7 +77,9 @@ def test_update_sends_exactly_one_patch_with_only_the_given_fields(hook, api) ->
     assert sent.headers["User-Agent"] == f"airflow-provider-moveworks/{__version__}"
 
 
-@pytest.mark.parametrize(("kwargs", "body"), [({"title": "T"}, {"title": "T"}), ({"archived": False}, {"archived": False})])
+@pytest.mark.parametrize(
+    ("kwargs", "body"), [({"title": "T"}, {"title": "T"}), ({"archived": False}, {"archived": False})]
+)
 def test_update_never_sends_null_for_an_absent_field(hook, api, kwargs, body) -> None:
     api.patch(CONV_URL, json=CONVERSATION, match=[matchers.json_params_matcher(body, strict_match=True)])
     hook.update_conversation(CONV_ID, **kwargs)
@@ -106,7 +108,12 @@ def test_one_session_is_reused_and_every_call_has_a_timeout(hook, api, mocker) -
     ],
 )
 def test_permanent_errors_raise_typed_errors_at_once(hook, api, sleeps, status, code, error_class) -> None:
-    api.patch(CONV_URL, status=status, json=error_body(code, "it went wrong"), headers={"x-moveworks-root-uuid": ROOT_UUID})
+    api.patch(
+        CONV_URL,
+        status=status,
+        json=error_body(code, "it went wrong"),
+        headers={"x-moveworks-root-uuid": ROOT_UUID},
+    )
 
     with pytest.raises(error_class) as caught:
         hook.update_conversation(CONV_ID, archived=True)
@@ -130,9 +137,15 @@ def test_permanent_errors_raise_typed_errors_at_once(hook, api, sleeps, status, 
 
 @pytest.mark.parametrize(
     ("status", "code", "error_class"),
-    [(429, "RATE_LIMIT_EXCEEDED", MoveworksRateLimitError), (500, "INTERNAL_ERROR", MoveworksServerError), (503, None, MoveworksServerError)],
+    [
+        (429, "RATE_LIMIT_EXCEEDED", MoveworksRateLimitError),
+        (500, "INTERNAL_ERROR", MoveworksServerError),
+        (503, None, MoveworksServerError),
+    ],
 )
-def test_transient_errors_are_retried_max_retries_times_then_raised(hook, api, sleeps, mocker, status, code, error_class) -> None:
+def test_transient_errors_are_retried_max_retries_times_then_raised(
+    hook, api, sleeps, mocker, status, code, error_class
+) -> None:
     mocker.patch("airflow_provider_moveworks.client.retry.random.random", return_value=1.0)
     body = error_body(code, "busy") if code else None
     api.patch(CONV_URL, status=status, json=body)
@@ -164,7 +177,12 @@ def test_backoff_has_jitter_between_half_and_all_of_the_step(hook, api, sleeps, 
 
 
 def test_rate_limit_honours_retry_after_seconds_then_succeeds(hook, api, sleeps) -> None:
-    api.patch(CONV_URL, status=429, json=error_body("RATE_LIMIT_EXCEEDED", "slow down"), headers={"Retry-After": "7"})
+    api.patch(
+        CONV_URL,
+        status=429,
+        json=error_body("RATE_LIMIT_EXCEEDED", "slow down"),
+        headers={"Retry-After": "7"},
+    )
     api.patch(CONV_URL, json=CONVERSATION)
     assert hook.update_conversation(CONV_ID, archived=True) == CONVERSATION
     assert sleeps == [7.0]
@@ -206,21 +224,44 @@ def test_connection_error_message_names_the_cause(set_connection, api) -> None:
     api.patch(CONV_URL, body=requests.ConnectionError("Connection refused"))
     with pytest.raises(MoveworksConnectionError) as caught:
         MoveworksHook().update_conversation(CONV_ID, archived=True)
-    assert str(caught.value) == f"Updating conversation {CONV_ID}: could not reach Moveworks (ConnectionError: Connection refused)"
+    assert (
+        str(caught.value)
+        == f"Updating conversation {CONV_ID}: could not reach Moveworks (ConnectionError: Connection refused)"
+    )
     assert caught.value.__cause__ is None
 
 
 @pytest.mark.parametrize(
     ("status", "body", "content_type", "error_class", "described"),
     [
-        (200, b"<html><body>Login</body></html>", "text/html", MoveworksClientError, "a text/html body of 31 bytes starting '<html><body>Login</body></html>'"),
+        (
+            200,
+            b"<html><body>Login</body></html>",
+            "text/html",
+            MoveworksClientError,
+            "a text/html body of 31 bytes starting '<html><body>Login</body></html>'",
+        ),
         (200, b"", "application/json", MoveworksClientError, "an empty body"),
-        (200, b'{"conversation_id": "conv_1", "archi', "application/json", MoveworksClientError, "starting '{\"conversation_id\": \"conv_1\", \"archi'"),
-        (502, b"<html>Bad gateway</html>", "text/html", MoveworksServerError, "a text/html body of 24 bytes starting '<html>Bad gateway</html>'"),
+        (
+            200,
+            b'{"conversation_id": "conv_1", "archi',
+            "application/json",
+            MoveworksClientError,
+            'starting \'{"conversation_id": "conv_1", "archi\'',
+        ),
+        (
+            502,
+            b"<html>Bad gateway</html>",
+            "text/html",
+            MoveworksServerError,
+            "a text/html body of 24 bytes starting '<html>Bad gateway</html>'",
+        ),
         (404, b"", "text/plain", MoveworksNotFoundError, "an empty body"),
     ],
 )
-def test_bodies_that_are_not_the_documented_json_give_a_clear_error(set_connection, api, status, body, content_type, error_class, described) -> None:
+def test_bodies_that_are_not_the_documented_json_give_a_clear_error(
+    set_connection, api, status, body, content_type, error_class, described
+) -> None:
     set_connection(extra={"assistant_name": ASSISTANT, "max_retries": 0})
     api.patch(CONV_URL, status=status, body=body, content_type=content_type)
     with pytest.raises(error_class) as caught:
@@ -245,7 +286,9 @@ def test_a_200_without_a_valid_conversation_is_an_error(hook, api, body, problem
 
 def test_a_redirect_is_not_followed_and_says_where_it_pointed(hook, api) -> None:
     api.patch(CONV_URL, status=301, headers={"Location": "https://elsewhere.example/x"})
-    with pytest.raises(MoveworksClientError, match="a redirect to https://elsewhere.example/x is not followed"):
+    with pytest.raises(
+        MoveworksClientError, match=r"a redirect to https://elsewhere\.example/x is not followed"
+    ):
         hook.update_conversation(CONV_ID, archived=True)
     assert len(api.calls) == 1
 
@@ -288,7 +331,11 @@ def test_list_follows_next_cursor_until_it_is_null(hook, api) -> None:
         json={"conversations": [conv(3)], "metadata": {"next_cursor": None}},
         match=[matchers.query_param_matcher({"limit": "2", "archived": "false", "cursor": "c2"})],
     )
-    assert [c["conversation_id"] for c in hook.list_conversations(page_size=2)] == ["conv_1", "conv_2", "conv_3"]
+    assert [c["conversation_id"] for c in hook.list_conversations(page_size=2)] == [
+        "conv_1",
+        "conv_2",
+        "conv_3",
+    ]
     assert len(api.calls) == 2
 
 
@@ -302,7 +349,9 @@ def test_list_sends_the_archived_filter(hook, api) -> None:
 
 
 def test_list_stops_when_the_api_repeats_a_cursor(hook, api) -> None:
-    api.get(f"{BASE_URL}/conversations", json={"conversations": [conv(1)], "metadata": {"next_cursor": "same"}})
+    api.get(
+        f"{BASE_URL}/conversations", json={"conversations": [conv(1)], "metadata": {"next_cursor": "same"}}
+    )
     with pytest.raises(MoveworksClientError, match="cursor of an earlier page again"):
         list(hook.list_conversations())
     assert len(api.calls) == 2

@@ -36,13 +36,17 @@ def clock(mocker) -> FakeClock:
 @pytest.fixture
 def masked(mocker) -> list[object]:
     recorded: list[object] = []
-    mocker.patch("airflow_provider_moveworks.hooks.moveworks.mask_secret", side_effect=lambda s, *a: recorded.append(s))
+    mocker.patch(
+        "airflow_provider_moveworks.hooks.moveworks.mask_secret", side_effect=lambda s, *a: recorded.append(s)
+    )
     return recorded
 
 
 @pytest.fixture
 def oauth_hook(set_connection, clock) -> MoveworksHook:
-    set_connection(login=CLIENT_ID, password=CLIENT_SECRET, extra={"assistant_name": ASSISTANT, "token_url": TOKEN_URL})
+    set_connection(
+        login=CLIENT_ID, password=CLIENT_SECRET, extra={"assistant_name": ASSISTANT, "token_url": TOKEN_URL}
+    )
     return MoveworksHook(sleep=lambda s: None)
 
 
@@ -159,7 +163,8 @@ def test_token_endpoint_refusals_are_authentication_errors(oauth_hook, api, stat
         oauth_hook.update_conversation(CONV_ID, archived=True)
     assert str(caught.value) == (
         f"Fetching an OAuth token: Moveworks answered {status} {body['code']}: Client authentication failed "
-        "(x-moveworks-root-uuid r-1). Check the API key or the OAuth client id and secret of the Moveworks connection"
+        "(x-moveworks-root-uuid r-1). "
+        "Check the API key or the OAuth client id and secret of the Moveworks connection"
     )
     assert CLIENT_SECRET not in str(caught.value)
     assert len(calls_to(api, BASE_URL)) == 0
@@ -167,9 +172,14 @@ def test_token_endpoint_refusals_are_authentication_errors(oauth_hook, api, stat
 
 @pytest.mark.parametrize(
     ("body", "reason"),
-    [({"token_type": "Bearer"}, "has no access_token"), ({"access_token": "t", "expires_in": "soon"}, "expires_in")],
+    [
+        ({"token_type": "Bearer"}, "has no access_token"),
+        ({"access_token": "t", "expires_in": "soon"}, "expires_in"),
+    ],
 )
-def test_a_token_answer_without_a_usable_token_is_an_authentication_error(oauth_hook, api, body, reason) -> None:
+def test_a_token_answer_without_a_usable_token_is_an_authentication_error(
+    oauth_hook, api, body, reason
+) -> None:
     api.post(TOKEN_URL, json=body)
     with pytest.raises(MoveworksAuthenticationError, match=reason):
         oauth_hook.update_conversation(CONV_ID, archived=True)

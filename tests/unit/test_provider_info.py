@@ -56,7 +56,9 @@ def test_python_field_behaviour_matches_the_declarative_one() -> None:
     }
 
 
-@pytest.mark.skipif(importlib.util.find_spec("wtforms") is None, reason="the Flask form exists on Airflow 2.11-3.1")
+@pytest.mark.skipif(
+    importlib.util.find_spec("wtforms") is None, reason="the Flask form exists on Airflow 2.11-3.1"
+)
 def test_python_form_widgets_match_the_declarative_fields() -> None:
     fields = connection_type()["conn-fields"]
     widgets = MoveworksHook.get_connection_form_widgets()
