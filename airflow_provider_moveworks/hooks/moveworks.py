@@ -286,9 +286,18 @@ class MoveworksHook(BaseHook):
         if self.before_request is not None:
             self.before_request()
         self.stats.add(requests=1)
+        settings = self.settings
         try:
+            # verify and proxies go on every call: requests lets REQUESTS_CA_BUNDLE and the proxy
+            # environment variables override what is set on the session.
             return session.request(
-                method, url, timeout=self.settings.timeout, allow_redirects=False, **kwargs
+                method,
+                url,
+                timeout=settings.timeout,
+                verify=settings.verify,
+                proxies=settings.proxies,
+                allow_redirects=False,
+                **kwargs,
             )
         except requests.Timeout:
             raise MoveworksTimeoutError(f"{what}: no answer within {self.settings.timeout:g} s") from None

@@ -377,3 +377,30 @@ def test_test_connection_reports_the_failure(hook, api) -> None:
     ok, message = hook.test_connection()
     assert not ok
     assert message.startswith("Listing conversations: Moveworks answered 403 FORBIDDEN: Invalid assistant")
+
+
+@pytest.mark.parametrize(
+    ("verify", "expected"),
+    # The default (verify on) keeps honouring a corporate REQUESTS_CA_BUNDLE; an explicit setting wins.
+    [("false", False), (None, "/etc/some/other/bundle.pem")],
+)
+def test_the_connection_verify_wins_over_requests_ca_bundle(
+    set_connection, api, monkeypatch, verify, expected
+) -> None:
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/some/other/bundle.pem")
+    set_connection(extra={"assistant_name": ASSISTANT, "verify": verify})
+    api.patch(CONV_URL, json=CONVERSATION)
+    MoveworksHook().update_conversation(CONV_ID, archived=True)
+    assert api.calls[0].request.req_kwargs["verify"] == expected
+
+
+def test_the_connection_proxies_win_over_proxy_environment_variables(
+    set_connection, api, monkeypatch, mocker
+) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://env-proxy:1")
+    set_connection(extra={"assistant_name": ASSISTANT, "proxies": {"https": "http://conn-proxy:3128"}})
+    hook = MoveworksHook()
+    send = mocker.spy(hook.get_conn(), "send")
+    api.patch(CONV_URL, json=CONVERSATION)
+    hook.update_conversation(CONV_ID, archived=True)
+    assert send.call_args.kwargs["proxies"]["https"] == "http://conn-proxy:3128"
