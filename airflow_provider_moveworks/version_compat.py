@@ -16,16 +16,28 @@ from airflow import __version__ as _airflow_version
 AIRFLOW_V_3_0_PLUS = int(_airflow_version.split(".", 1)[0]) >= 3
 
 if AIRFLOW_V_3_0_PLUS:
-    from airflow.sdk import BaseHook, BaseOperator, Context
-    from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
+    from airflow.sdk import BaseOperator, Context
     from airflow.sdk.log import mask_secret
+
+    try:  # the Task SDK took these over in 3.1 and 3.2
+        from airflow.sdk import BaseHook
+    except ImportError:  # Airflow 3.0
+        from airflow.hooks.base import BaseHook  # type: ignore[no-redef]
+    try:
+        from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
+    except ImportError:  # Airflow 3.0 and 3.1
+        from airflow.exceptions import (  # type: ignore[no-redef]
+            AirflowException,
+            AirflowFailException,
+            AirflowSkipException,
+        )
 
     _LAZY = {
         "DAG": "airflow.sdk",
         "dag": "airflow.sdk",
         "task": "airflow.sdk",
         "ObjectStoragePath": "airflow.sdk",
-        "DagBag": "airflow.dag_processing.dagbag",
+        "DagBag": "airflow.dag_processing.dagbag airflow.models.dagbag",  # 3.2+, then 3.0/3.1
         "Param": "airflow.sdk",
     }
 else:  # Airflow 2.11
@@ -55,7 +67,13 @@ if TYPE_CHECKING:
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        return getattr(import_module(_LAZY[name]), name)
+        *candidates, last = _LAZY[name].split()
+        for module in candidates:
+            try:
+                return getattr(import_module(module), name)
+            except ImportError:
+                continue
+        return getattr(import_module(last), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

@@ -63,6 +63,11 @@ class CredentialStore:
             self.tokens_issued += 1
         return token
 
+    def issued_tokens(self) -> list[str]:
+        """Every access token still remembered (for tests proving that none leaked)."""
+        with self._lock:
+            return list(self._tokens)
+
     def expire_tokens(self) -> None:
         """Make every issued token expired now (to test a client's refresh path)."""
         with self._lock:

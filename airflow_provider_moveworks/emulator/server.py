@@ -231,6 +231,10 @@ class MoveworksEmulator:
         """How many access tokens were issued since start."""
         return self.auth.tokens_issued
 
+    def issued_tokens(self) -> list[str]:
+        """The access tokens issued so far, for tests that prove none of them leaked."""
+        return self.auth.issued_tokens()
+
     # -- state --
     def conversations(self) -> dict[str, Conversation]:
         """A snapshot of every conversation, id -> conversation, newest ``updated_at`` first."""

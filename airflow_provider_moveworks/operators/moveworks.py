@@ -12,11 +12,14 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_moveworks.exceptions import MoveworksError, MoveworksNotFoundError
+from airflow_provider_moveworks.operators.bulk import MoveworksBulkUpdateConversationsOperator
 from airflow_provider_moveworks.validation import build_update_body, validate_conversation_id
 from airflow_provider_moveworks.version_compat import AirflowSkipException, BaseOperator, Context
 
 if TYPE_CHECKING:
     from airflow_provider_moveworks.hooks.moveworks import MoveworksHook
+
+__all__ = ["MoveworksBulkUpdateConversationsOperator", "MoveworksUpdateConversationOperator"]
 
 IF_NOT_FOUND_CHOICES = ("fail", "skip", "ignore")
 

@@ -51,7 +51,7 @@ def test_verification_is_on_by_default_and_an_unknown_ca_fails_without_retries(
     conversation = https_emulator.add_conversation(title="t")
     hook = use(https_emulator.base_url, monkeypatch)
     with pytest.raises(
-        MoveworksTLSError, match="CERTIFICATE_VERIFY_FAILED.*check the connection's 'verify' extra"
+        MoveworksTLSError, match=r"CERTIFICATE_VERIFY_FAILED.*check the connection's 'verify' extra"
     ):
         hook.update_conversation(conversation["conversation_id"], archived=True)
     assert hook.stats.requests == 1
@@ -82,7 +82,7 @@ class Recorder(BaseHTTPRequestHandler):
     answer: tuple[int, dict[str, str]] = (200, {})
     seen: list[dict[str, str]]
 
-    def do_PATCH(self) -> None:  # noqa: N802 - http.server's naming
+    def do_PATCH(self) -> None:
         self.seen.append(dict(self.headers))
         status, headers = self.answer
         self.send_response(status)

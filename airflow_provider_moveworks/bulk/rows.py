@@ -1,0 +1,160 @@
+"""Update rows, read one at a time from a list of mappings or a JSON Lines / CSV file, and
+checked with the single-conversation operator's rules.
+
+A row is ``(row_number, raw)``: ``row_number`` counts data records from 1 (blank lines are not
+records, a CSV header is not a record), and ``raw`` is the record's mapping, or a string saying
+why the record could not be read (bad JSON, too many CSV cells). A file problem that concerns
+every row (no header, an unknown column) raises :class:`MoveworksValidationError` instead.
+"""
+
+from __future__ import annotations
+
+import ast
+import csv
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from typing import IO, Any
+
+from airflow_provider_moveworks.bulk.storage import open_text
+from airflow_provider_moveworks.exceptions import MoveworksValidationError
+from airflow_provider_moveworks.validation import build_update_body, describe, validate_conversation_id
+
+FIELDS = ("conversation_id", "title", "archived")
+JSONL_SUFFIXES = (".jsonl", ".ndjson")
+CSV_SUFFIXES = (".csv",)
+
+RawRow = tuple[int, Mapping[str, Any] | str]
+
+
+class RowSource:
+    """Rows from exactly one of ``updates`` (a list of mappings) and ``updates_file`` (a path or
+    URI). :meth:`rows` starts a fresh pass each time: the operator reads the input twice."""
+
+    def __init__(self, *, updates: Any = None, updates_file: str | None = None) -> None:
+        if (updates is None) == (updates_file is None or updates_file == ""):
+            raise MoveworksValidationError(
+                "updates/updates_file", "give exactly one of updates and updates_file"
+            )
+        self._updates = None if updates is None else _as_sequence(updates)
+        self._file = updates_file or None
+
+    def rows(self) -> Iterator[RawRow]:
+        """One pass over the input, record by record."""
+        if self._updates is not None:
+            for number, item in enumerate(self._updates, start=1):
+                yield (
+                    number,
+                    item if isinstance(item, Mapping) else f"must be a mapping, got {describe(item)}",
+                )
+            return
+        assert self._file is not None
+        fmt = _file_format(self._file)
+        with open_text(self._file, "r", field="updates_file") as stream:
+            yield from (_jsonl_rows(stream) if fmt == "jsonl" else _csv_rows(stream, self._file))
+
+
+def parse_row(raw: Mapping[str, Any] | str) -> tuple[str, dict[str, Any]]:
+    """The conversation id and PATCH body of one row, or :class:`MoveworksValidationError`."""
+    if isinstance(raw, str):
+        raise MoveworksValidationError("row", raw)
+    unknown = [key for key in raw if key not in FIELDS]
+    if unknown:
+        raise MoveworksValidationError(
+            "row", f"unknown field(s) {', '.join(map(describe, unknown))}; allowed: {', '.join(FIELDS)}"
+        )
+    conversation_id = validate_conversation_id(raw.get("conversation_id"))
+    return conversation_id, build_update_body(raw.get("title"), raw.get("archived"))
+
+
+def _as_sequence(updates: Any) -> Sequence[Any]:
+    # With render_template_as_native_obj off, a Jinja-pulled XCom arrives as its text: JSON, or the
+    # repr of a Python list. literal_eval only builds literals, it never runs code.
+    if isinstance(updates, str):
+        try:
+            updates = json.loads(updates)
+        except ValueError:
+            try:
+                updates = ast.literal_eval(updates)
+            except (ValueError, SyntaxError):
+                raise MoveworksValidationError(
+                    "updates", "is text that is neither JSON nor a Python list of mappings"
+                ) from None
+    if isinstance(updates, (Mapping, str, bytes)):
+        raise MoveworksValidationError("updates", f"must be a list of mappings, got {type(updates).__name__}")
+    if isinstance(updates, Sequence):
+        return updates
+    try:
+        return list(updates)  # e.g. a lazy XCom sequence: read once, then passed over twice
+    except TypeError:
+        raise MoveworksValidationError(
+            "updates", f"must be a list of mappings, got {type(updates).__name__}"
+        ) from None
+
+
+def _file_format(location: str) -> str:
+    lowered = location.lower().rsplit("?", 1)[0]
+    if lowered.endswith(JSONL_SUFFIXES):
+        return "jsonl"
+    if lowered.endswith(CSV_SUFFIXES):
+        return "csv"
+    with open_text(location, "r", field="updates_file") as stream:
+        while chunk := stream.read(4096):
+            stripped = chunk.lstrip()
+            if stripped:
+                return "jsonl" if stripped.startswith("{") else "csv"
+    return "jsonl"  # an empty file: no rows either way
+
+
+def _jsonl_rows(stream: IO[str]) -> Iterator[RawRow]:
+    number = 0
+    for line in _lines(stream):
+        if not line.strip():
+            continue
+        number += 1
+        try:
+            record = json.loads(line)
+        except ValueError as error:
+            yield number, f"is not valid JSON ({error})"
+            continue
+        yield number, record if isinstance(record, dict) else f"must be a JSON object, got {describe(record)}"
+
+
+def _csv_rows(stream: IO[str], location: str) -> Iterator[RawRow]:
+    reader = csv.reader(_lines(stream))
+    header: list[str] | None = None
+    for cells in reader:
+        if not any(cell.strip() for cell in cells):
+            continue
+        if header is None:
+            header = _check_header(cells, location)
+            break
+    if header is None:
+        return
+    number = 0
+    for cells in reader:
+        if not any(cell.strip() for cell in cells):
+            continue
+        number += 1
+        if len(cells) > len(header):
+            yield number, f"has {len(cells)} cells, the header has {len(header)}"
+            continue
+        # An empty (or missing trailing) cell leaves that field unchanged.
+        yield number, {name: cell for name, cell in zip(header, cells, strict=False) if cell != ""}
+
+
+def _lines(stream: IO[str]) -> Iterator[str]:
+    # readline, not iteration: Airflow 2's object-storage file wrapper proxies methods but its
+    # ``__getitem__`` breaks the iteration protocol.
+    return iter(stream.readline, "")
+
+
+def _check_header(cells: list[str], location: str) -> list[str]:
+    header = [cell.strip() for cell in cells]
+    unknown = [name for name in header if name not in FIELDS]
+    if unknown or "conversation_id" not in header or len(set(header)) != len(header):
+        raise MoveworksValidationError(
+            "updates_file",
+            f"{location!r}: the CSV header must name conversation_id and optionally title and archived, "
+            f"each once; got {', '.join(map(describe, header))}",
+        )
+    return header

@@ -1,0 +1,157 @@
+"""Outcome accounting for a bulk run: every row lands in exactly one outcome, the report file
+receives one JSON line per row as it finishes, and the task log gets progress lines.
+
+Outcomes: ``updated``, ``not_found`` (404), ``failed`` (any other error, after the retry passes),
+``invalid`` (failed the checks, or conflicts with another row) and ``duplicate`` (the same change
+as an earlier row, which was sent once). Only counters and the first failures are kept.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import IO, Any
+
+OUTCOMES = ("updated", "not_found", "failed", "invalid", "duplicate")
+# The summary's counter for each outcome.
+COUNTER_NAMES = {
+    "updated": "updated",
+    "not_found": "not_found",
+    "failed": "failed",
+    "invalid": "invalid",
+    "duplicate": "duplicates",
+}
+MAX_FAILURES = 100
+NOT_UPDATED = frozenset({"not_found", "failed", "invalid"})
+
+
+class Progress:
+    """Logs ``done/total``, percent, rate, ETA, throttled and failed at most every ``interval``
+    seconds, and once more at the end (:meth:`finish`)."""
+
+    def __init__(
+        self,
+        log: logging.Logger | Any,
+        total: int,
+        *,
+        interval: float,
+        throttled: Callable[[], int],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._log = log
+        self._total = total
+        self._interval = interval
+        self._throttled = throttled
+        self._clock = clock
+        self._started = clock()
+        self._next_log = self._started + interval
+
+    def tick(self, done: int, failed: int) -> None:
+        """Called (under the recorder's lock) after each row; logs when the interval has passed."""
+        now = self._clock()
+        if now >= self._next_log:
+            self._next_log = now + self._interval
+            self._emit(now, done, failed)
+
+    def finish(self, done: int, failed: int) -> None:
+        """The last line, always logged."""
+        self._emit(self._clock(), done, failed)
+
+    def _emit(self, now: float, done: int, failed: int) -> None:
+        elapsed = max(now - self._started, 1e-9)
+        rate = done / elapsed
+        left = self._total - done
+        eta = f"{left / rate:.0f} s" if rate > 0 else "unknown"
+        percent = 100.0 * done / self._total if self._total else 100.0
+        self._log.info(
+            "Bulk update progress: %d/%d rows (%.1f%%), %.1f rows/s, ETA %s, throttled %d, failed %d",
+            done,
+            self._total,
+            percent,
+            rate,
+            eta,
+            self._throttled(),
+            failed,
+        )
+
+
+class Outcomes:
+    """Thread-safe outcome counters, the first :data:`MAX_FAILURES` failures and the report stream.
+
+    :param report: a text stream receiving one JSON line per row, or ``None``.
+    :param progress: told about every finished row.
+    """
+
+    def __init__(self, *, report: IO[str] | None, progress: Progress) -> None:
+        self._lock = threading.Lock()
+        self._report = report
+        self._progress = progress
+        self.counts = dict.fromkeys(OUTCOMES, 0)
+        self.failures: list[dict[str, Any]] = []
+
+    @property
+    def done(self) -> int:
+        """Rows with an outcome so far."""
+        return sum(self.counts.values())
+
+    def record(
+        self,
+        row: int,
+        conversation_id: str | None,
+        outcome: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        message: str | None = None,
+    ) -> None:
+        """Give ``row`` its one outcome."""
+        entry = {
+            "row": row,
+            "conversation_id": conversation_id,
+            "outcome": outcome,
+            "status": status,
+            "code": code,
+            "message": message,
+        }
+        with self._lock:
+            self.counts[outcome] += 1
+            if outcome in NOT_UPDATED and len(self.failures) < MAX_FAILURES:
+                self.failures.append(entry)
+            if self._report is not None:
+                self._report.write(json.dumps(entry, ensure_ascii=False) + "\n")
+            self._progress.tick(sum(self.counts.values()), self.counts["failed"])
+
+    def finish(self) -> None:
+        """Log the final progress line."""
+        with self._lock:
+            self._progress.finish(sum(self.counts.values()), self.counts["failed"])
+
+    def summary(self, *, requests: int, retries: int, throttled: int, duration: float) -> dict[str, Any]:
+        """The run's JSON-serialisable summary (the operator's XCom)."""
+        with self._lock:
+            counts = {COUNTER_NAMES[outcome]: count for outcome, count in self.counts.items()}
+            failures = sorted(self.failures, key=lambda entry: entry["row"])
+        return {
+            "total": sum(counts.values()),
+            **counts,
+            "requests": requests,
+            "retries": retries,
+            "throttled": throttled,
+            "duration_seconds": round(duration, 3),
+            "failures": failures,
+        }
+
+
+def describe_failures(summary: dict[str, Any], limit: int = 5) -> str:
+    """``row 3 (conv_x): 400 INVALID_INPUT ...; row 9 ...`` for an exception message."""
+    parts = []
+    for entry in summary["failures"][:limit]:
+        status = " ".join(str(part) for part in (entry["status"], entry["code"]) if part)
+        parts.append(
+            f"row {entry['row']} ({entry['conversation_id']}): {entry['outcome']}"
+            f"{' ' + status if status else ''}: {entry['message']}"
+        )
+    return "; ".join(parts)

@@ -1,0 +1,183 @@
+"""The bulk operator: many conversation updates in one task, concurrently and rate-aware.
+
+Importing this module stays cheap for DAG parsing: the engine, the hook and ``requests`` load
+only when the task runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_moveworks.version_compat import BaseOperator, Context
+
+if TYPE_CHECKING:
+    from airflow_provider_moveworks.hooks.moveworks import MoveworksHook
+
+IF_NOT_FOUND_CHOICES = ("report", "fail")
+ON_INVALID_CHOICES = ("fail", "skip")
+MAX_CONCURRENCY_LIMIT = 64
+
+
+class MoveworksBulkUpdateConversationsOperator(BaseOperator):
+    """Set the title and/or archived flag of many Moveworks conversations in one task.
+
+    Input is exactly one of ``updates``, a list of mappings ``{"conversation_id", "title"?,
+    "archived"?}`` (an upstream task's XCom works, e.g. ``plan.output``), or ``updates_file``, a
+    JSON Lines or CSV file (header ``conversation_id,title,archived``; an empty cell leaves that
+    field unchanged) read as a stream from a local path or any URI Airflow's object storage
+    resolves (``file://``, ``s3://``...). The format comes from the extension (``.jsonl``,
+    ``.ndjson``, ``.csv``), else from the first character (``{`` means JSON Lines).
+
+    **Validation first.** Every row is checked with the single operator's rules before anything
+    is sent. Rows are numbered from 1 over data records (blank lines and the CSV header are not
+    rows). Rows naming the same conversation with *different* changes are all invalid (concurrent
+    PATCHes would race); rows repeating the *same* change are sent once, by the first of them,
+    and each later one counts as a ``duplicate`` (not a failure, outcome ``"duplicate"`` in the
+    report). ``on_invalid="fail"`` fails the task before any request is sent; ``"skip"`` sends
+    the valid rows and reports the others.
+
+    **Sending.** Up to ``max_concurrency`` requests are in flight over the hook's one pooled
+    session, fed from a bounded queue (memory stays flat in the number of rows). An adaptive
+    limiter paces them: at most ``max_requests_per_second`` if given; on a 429 every worker waits
+    out ``Retry-After`` (or the backoff) and the rate is cut, then creeps back up on success.
+
+    **Retries.** The hook retries each request as the connection's ``max_retries`` says (429,
+    5xx, network errors). Rows still failing transiently after that are tried again in up to
+    ``retry_passes`` more passes at the end of the run (``retry_pass_delay`` x the pass number
+    seconds apart); only then do they count as failed.
+
+    **Outcomes.** Each row has exactly one outcome: ``updated``, ``not_found`` (404), ``failed``,
+    ``invalid`` or ``duplicate``. 404s are reported (``if_not_found="report"``) or fail the task
+    at the end (``"fail"``); other errors fail the task once every row was tried, with
+    :class:`~airflow_provider_moveworks.bulk.runner.MoveworksBulkUpdateError` (its ``summary``
+    attribute holds the summary). A refused credential (401) stops the run at once.
+
+    Returns (XCom) the summary: ``total``, ``updated``, ``not_found``, ``failed``, ``invalid``,
+    ``duplicates`` (``total`` is their sum), ``requests``, ``retries`` (the hook's retries plus rows
+    re-sent by retry passes), ``throttled`` (429s), ``duration_seconds`` and ``failures``: the
+    first 100 rows that were not updated (outcome ``not_found``, ``failed`` or ``invalid``), each
+    ``{row, conversation_id, outcome, status, code, message}``, in row order.
+
+    :param updates: a list of update mappings (templated).
+    :param updates_file: a local path or object-storage URI of a JSONL or CSV file (templated).
+    :param max_concurrency: requests in flight at once, 1-64.
+    :param max_requests_per_second: a rate never to exceed; ``None``: adapt to the server alone.
+    :param if_not_found: ``"report"`` (default) or ``"fail"``.
+    :param on_invalid: ``"fail"`` (default, before any request) or ``"skip"``.
+    :param retry_passes: extra passes over rows that failed transiently (default 2).
+    :param report_file: a local path or URI receiving every row's outcome as JSON Lines
+        ``{row, conversation_id, outcome, status, code, message}``, written as rows finish
+        (templated).
+    :param moveworks_conn_id: the ``moveworks`` Airflow connection (templated).
+    :param assistant_name: overrides the connection's ``assistant_name`` extra (templated).
+
+    Example::
+
+        from airflow_provider_moveworks.operators.bulk import MoveworksBulkUpdateConversationsOperator
+
+        MoveworksBulkUpdateConversationsOperator(
+            task_id="archive_stale",
+            updates_file="s3://hr-bot/exports/{{ ds }}/archive.csv",
+            max_concurrency=16,
+            max_requests_per_second=100,
+            report_file="s3://hr-bot/reports/{{ ds }}/archive.jsonl",
+        )
+    """
+
+    template_fields: Sequence[str] = (
+        "updates",
+        "updates_file",
+        "report_file",
+        "moveworks_conn_id",
+        "assistant_name",
+    )
+    ui_color = "#e7f0fd"
+    # Seconds between progress lines in the task log, and the unit of the wait before each retry
+    # pass; tests set them on the instance.
+    progress_interval: float = 5.0
+    retry_pass_delay: float = 1.0
+
+    def __init__(
+        self,
+        *,
+        updates: Any = None,
+        updates_file: str | None = None,
+        max_concurrency: int = 8,
+        max_requests_per_second: float | None = None,
+        if_not_found: str = "report",
+        on_invalid: str = "fail",
+        retry_passes: int = 2,
+        report_file: str | None = None,
+        moveworks_conn_id: str = "moveworks_default",
+        assistant_name: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if (updates is None) == (updates_file is None):
+            raise ValueError("give exactly one of updates and updates_file")
+        if if_not_found not in IF_NOT_FOUND_CHOICES:
+            raise ValueError(f"if_not_found must be one of {IF_NOT_FOUND_CHOICES}, got {if_not_found!r}")
+        if on_invalid not in ON_INVALID_CHOICES:
+            raise ValueError(f"on_invalid must be one of {ON_INVALID_CHOICES}, got {on_invalid!r}")
+        if not _is_int(max_concurrency) or not 1 <= max_concurrency <= MAX_CONCURRENCY_LIMIT:
+            raise ValueError(f"max_concurrency must be a whole number from 1 to 64, got {max_concurrency!r}")
+        if not _is_int(retry_passes) or retry_passes < 0:
+            raise ValueError(f"retry_passes must be a whole number >= 0, got {retry_passes!r}")
+        if max_requests_per_second is not None and (
+            isinstance(max_requests_per_second, bool)
+            or not isinstance(max_requests_per_second, (int, float))
+            or not max_requests_per_second > 0
+        ):
+            raise ValueError(
+                f"max_requests_per_second must be None or a number > 0, got {max_requests_per_second!r}"
+            )
+        self.updates = updates
+        self.updates_file = updates_file
+        self.max_concurrency = max_concurrency
+        self.max_requests_per_second = max_requests_per_second
+        self.if_not_found = if_not_found
+        self.on_invalid = on_invalid
+        self.retry_passes = retry_passes
+        self.report_file = report_file
+        self.moveworks_conn_id = moveworks_conn_id
+        self.assistant_name = assistant_name
+
+    @cached_property
+    def hook(self) -> MoveworksHook:
+        """One hook (one pooled session) shared by every worker thread."""
+        from airflow_provider_moveworks.hooks.moveworks import MoveworksHook
+
+        return MoveworksHook(
+            self.moveworks_conn_id, assistant_name=self.assistant_name, pool_maxsize=self.max_concurrency
+        )
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from airflow_provider_moveworks.bulk.rows import RowSource
+        from airflow_provider_moveworks.bulk.runner import BulkOptions, run_bulk_update
+
+        source = RowSource(updates=self.updates, updates_file=self.updates_file)
+        options = BulkOptions(
+            max_concurrency=self.max_concurrency,
+            max_requests_per_second=self.max_requests_per_second,
+            if_not_found=self.if_not_found,
+            on_invalid=self.on_invalid,
+            retry_passes=self.retry_passes,
+            report_file=self.report_file or None,
+            progress_interval=self.progress_interval,
+            retry_pass_delay=self.retry_pass_delay,
+        )
+        try:
+            summary = run_bulk_update(self.hook, source, options, self.log)
+        finally:
+            self.hook.close()
+        self.log.info("Bulk update summary: %s", {k: v for k, v in summary.items() if k != "failures"})
+        return summary
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+__all__ = ["MoveworksBulkUpdateConversationsOperator"]

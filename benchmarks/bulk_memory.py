@@ -1,0 +1,111 @@
+"""Peak memory of the bulk operator against the number of rows: 1,000 and 100,000 rows from a
+JSON Lines ``updates_file``, each run in a fresh subprocess that reports its own peak RSS
+(``resource.getrusage``). The emulator (zero latency) runs in this parent process, so its store
+is not counted. Target: the 100k run within 100 MB of the 1k run.
+
+    PYTHONPATH=. .venv/bin/python benchmarks/bulk_memory.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+API_KEY = "bench-api-key-3c9d"
+ASSISTANT = "bench-assistant"
+
+
+def airflow_home() -> str:
+    """Point Airflow at a temporary home (call before importing airflow)."""
+    home = tempfile.mkdtemp(prefix="moveworks-bench-home-")
+    os.environ.setdefault("AIRFLOW_HOME", home)
+    os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+    os.environ.setdefault("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{home}/airflow.db")
+    return os.environ["AIRFLOW_HOME"]
+
+
+def use_emulator(base_url: str, max_retries: int = 5) -> None:
+    """Define ``moveworks_default`` for the emulator at ``base_url``."""
+    conn = {
+        "conn_type": "moveworks",
+        "host": base_url,
+        "password": API_KEY,
+        "extra": {"assistant_name": ASSISTANT, "max_retries": max_retries},
+    }
+    os.environ["AIRFLOW_CONN_MOVEWORKS_DEFAULT"] = json.dumps(conn)
+
+
+SIZES = (1_000, 100_000)
+
+
+def child(updates_file: str) -> None:
+    """Run the operator on ``updates_file`` and print ``peak_kib seconds updated``."""
+    airflow_home()
+    from airflow_provider_moveworks.operators.bulk import MoveworksBulkUpdateConversationsOperator
+
+    operator = MoveworksBulkUpdateConversationsOperator(
+        task_id="memory", updates_file=updates_file, max_concurrency=8
+    )
+    started = time.perf_counter()
+    summary = operator.execute({})
+    elapsed = time.perf_counter() - started
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(f"RESULT {peak_kib} {elapsed:.1f} {summary['updated']}")
+
+
+def parent(sizes: tuple[int, ...]) -> None:
+    """Start the emulator, write the files, measure each size in a fresh subprocess."""
+    airflow_home()
+    from airflow_provider_moveworks.emulator import MoveworksEmulator
+
+    folder = Path(tempfile.mkdtemp(prefix="moveworks-bench-memory-"))
+    with MoveworksEmulator(
+        api_keys=(API_KEY,), assistant_name=ASSISTANT, seed_conversations=max(sizes), random_seed=3
+    ) as emu:
+        use_emulator(emu.base_url)
+        ids = list(emu.conversations())
+        results = {}
+        for size in sizes:
+            path = folder / f"updates-{size}.jsonl"
+            with path.open("w") as out:
+                for n, cid in enumerate(ids[:size]):
+                    out.write(
+                        json.dumps({"conversation_id": cid, "title": f"Memory {n}", "archived": n % 2 == 0})
+                        + "\n"
+                    )
+            done = subprocess.run(
+                [sys.executable, __file__, "--child", str(path)],
+                capture_output=True,
+                text=True,
+                check=True,
+                env=os.environ.copy(),
+            )
+            line = next(line for line in done.stdout.splitlines() if line.startswith("RESULT "))
+            peak_kib, seconds, updated = line.split()[1:]
+            results[size] = int(peak_kib) / 1024
+            print(f"{size:>7} rows: peak RSS {results[size]:.1f} MB, {seconds} s ({updated} updated)")
+    small, large = results[min(sizes)], results[max(sizes)]
+    print(f"difference {max(sizes)} - {min(sizes)} rows: {large - small:.1f} MB (target <= 100 MB)")
+
+
+def main() -> None:
+    """Parent by default; ``--child FILE`` is the measured run."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--child")
+    parser.add_argument("--sizes", type=int, nargs="*", default=list(SIZES))
+    args = parser.parse_args()
+    if args.child:
+        child(args.child)
+    else:
+        parent(tuple(args.sizes))
+
+
+if __name__ == "__main__":
+    main()

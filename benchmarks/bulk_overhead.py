@@ -1,0 +1,105 @@
+"""What the hook costs per request: 2,000 sequential ``hook.update_conversation`` calls against
+a bare ``requests.Session`` PATCH loop sending the same headers and body to the same in-process
+emulator. The two alternate over several rounds; the medians are printed with their time ratio
+(target <= 1.10).
+
+    PYTHONPATH=. .venv/bin/python benchmarks/bulk_overhead.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import tempfile
+import time
+
+API_KEY = "bench-api-key-3c9d"
+ASSISTANT = "bench-assistant"
+
+
+def airflow_home() -> str:
+    """Point Airflow at a temporary home (call before importing airflow)."""
+    home = tempfile.mkdtemp(prefix="moveworks-bench-home-")
+    os.environ.setdefault("AIRFLOW_HOME", home)
+    os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+    os.environ.setdefault("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{home}/airflow.db")
+    return os.environ["AIRFLOW_HOME"]
+
+
+def use_emulator(base_url: str, max_retries: int = 5) -> None:
+    """Define ``moveworks_default`` for the emulator at ``base_url``."""
+    conn = {
+        "conn_type": "moveworks",
+        "host": base_url,
+        "password": API_KEY,
+        "extra": {"assistant_name": ASSISTANT, "max_retries": max_retries},
+    }
+    os.environ["AIRFLOW_CONN_MOVEWORKS_DEFAULT"] = json.dumps(conn)
+
+
+airflow_home()
+
+import requests  # noqa: E402
+
+from airflow_provider_moveworks.emulator import MoveworksEmulator  # noqa: E402
+from airflow_provider_moveworks.hooks.moveworks import USER_AGENT, MoveworksHook  # noqa: E402
+
+
+def hook_loop(hook: MoveworksHook, ids: list[str], calls: int) -> float:
+    """Seconds for ``calls`` updates through the hook."""
+    started = time.perf_counter()
+    for n in range(calls):
+        hook.update_conversation(ids[n % len(ids)], archived=bool(n % 2))
+    return time.perf_counter() - started
+
+
+def bare_loop(session: requests.Session, base_url: str, ids: list[str], calls: int) -> float:
+    """Seconds for ``calls`` bare PATCHes (status checked, body parsed, as the hook does)."""
+    started = time.perf_counter()
+    for n in range(calls):
+        response = session.patch(
+            f"{base_url}/conversations/{ids[n % len(ids)]}", json={"archived": bool(n % 2)}, timeout=30
+        )
+        if response.status_code != 200:
+            raise SystemExit(f"unexpected status {response.status_code}")
+        response.json()
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    """Alternate the two loops and print the medians."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--calls", type=int, default=2000)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    with MoveworksEmulator(
+        api_keys=(API_KEY,), assistant_name=ASSISTANT, seed_conversations=100, random_seed=0
+    ) as emu:
+        use_emulator(emu.base_url)
+        ids = list(emu.conversations())
+        hook = MoveworksHook()
+        session = requests.Session()
+        session.headers.update(
+            {
+                "Authorization": f"Bearer {API_KEY}",
+                "Assistant-Name": ASSISTANT,
+                "Accept": "application/json",
+                "User-Agent": USER_AGENT,
+            }
+        )
+        hook_loop(hook, ids, 100)  # warm up both connections and code paths
+        bare_loop(session, emu.base_url, ids, 100)
+        hook_times, bare_times = [], []
+        for _ in range(args.rounds):
+            bare_times.append(bare_loop(session, emu.base_url, ids, args.calls))
+            hook_times.append(hook_loop(hook, ids, args.calls))
+    hook_time, bare_time = statistics.median(hook_times), statistics.median(bare_times)
+    print(f"bare requests.Session: {args.calls / bare_time:.0f} PATCH/s (median of {args.rounds} rounds)")
+    print(f"MoveworksHook:         {args.calls / hook_time:.0f} PATCH/s (median of {args.rounds} rounds)")
+    print(f"time ratio hook/bare:  {hook_time / bare_time:.3f} (target <= 1.10)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,285 @@
+"""Each row's outcome against the emulator over loopback: updated, duplicate, invalid,
+not found, failed; the summary's exact counters; and the stop on a refused API key."""
+
+from __future__ import annotations
+
+import pytest
+
+from airflow_provider_moveworks.bulk.runner import (
+    MoveworksBulkInvalidRowsError,
+    MoveworksBulkStoppedError,
+    MoveworksBulkUpdateError,
+)
+from tests.bulk.conftest import API_KEY, counters, state, wrong_key_connection
+
+pytestmark = pytest.mark.integration
+
+MISSING = "conv_000000000000000000000"
+
+
+def _summary(**fields):
+    base = {
+        "total": 0,
+        "updated": 0,
+        "not_found": 0,
+        "failed": 0,
+        "invalid": 0,
+        "duplicates": 0,
+        "requests": 0,
+        "retries": 0,
+        "throttled": 0,
+        "failures": [],
+    }
+    base.update(fields)
+    base["total"] = sum(base[k] for k in ("updated", "not_found", "failed", "invalid", "duplicates"))
+    return base
+
+
+def test_every_row_is_updated_and_the_summary_is_exact(make_operator, add_conversations, emulator):
+    ids = add_conversations(20)
+    updates = [
+        {"conversation_id": cid, "title": f"New {n}"} if n % 2 else {"conversation_id": cid, "archived": True}
+        for n, cid in enumerate(ids)
+    ]
+
+    summary = make_operator(updates=updates, max_concurrency=4).execute({})
+
+    assert counters(summary) == _summary(updated=20, requests=20)
+    assert isinstance(summary["duration_seconds"], float)
+    expected = {cid: (f"New {n}", False) if n % 2 else (f"Old {n}", True) for n, cid in enumerate(ids)}
+    assert state(emulator) == expected
+    assert emulator.request_count(method="PATCH", status=200) == 20
+    assert emulator.request_count() == 20
+
+
+def test_identical_duplicate_rows_are_sent_once_and_counted_as_duplicates(
+    make_operator, add_conversations, emulator
+):
+    first, second = add_conversations(2)
+    updates = [
+        {"conversation_id": first, "title": "Same"},
+        {"conversation_id": second, "archived": "yes"},
+        {"conversation_id": first, "title": "Same"},
+        {"conversation_id": second, "archived": True},  # the same change, spelt differently
+        {"conversation_id": first, "title": "Same"},
+    ]
+
+    summary = make_operator(updates=updates).execute({})
+
+    assert counters(summary) == _summary(updated=2, duplicates=3, requests=2)
+    assert state(emulator) == {first: ("Same", False), second: ("Old 1", True)}
+    assert emulator.request_count(method="PATCH") == 2
+
+
+def test_rows_asking_different_changes_of_one_conversation_are_all_invalid(
+    make_operator, add_conversations, emulator
+):
+    racing, other = add_conversations(2)
+    updates = [
+        {"conversation_id": racing, "title": "A"},
+        {"conversation_id": other, "title": "Fine"},
+        {"conversation_id": racing, "title": "B"},
+    ]
+
+    summary = make_operator(updates=updates, on_invalid="skip").execute({})
+
+    reason = f"rows 1 and 3 (of 2) ask for different changes to {racing}; none of them is sent"
+    failures = [
+        {
+            "row": 1,
+            "conversation_id": racing,
+            "outcome": "invalid",
+            "status": None,
+            "code": None,
+            "message": reason,
+        },
+        {
+            "row": 3,
+            "conversation_id": racing,
+            "outcome": "invalid",
+            "status": None,
+            "code": None,
+            "message": reason,
+        },
+    ]
+    assert counters(summary) == _summary(updated=1, invalid=2, requests=1, failures=failures)
+    assert state(emulator) == {racing: ("Old 0", False), other: ("Fine", False)}
+
+
+def test_invalid_rows_fail_the_task_before_any_request_with_on_invalid_fail(
+    make_operator, add_conversations, emulator
+):
+    (cid,) = add_conversations(1)
+    updates = [
+        {"conversation_id": cid, "title": "Fine"},
+        {"conversation_id": "not-an-id", "title": "x"},
+        {"conversation_id": cid},
+        {"conversation_id": cid, "archive": True},
+        "not a mapping",
+    ]
+
+    with pytest.raises(MoveworksBulkInvalidRowsError) as raised:
+        make_operator(updates=updates).execute({})
+
+    message = str(raised.value)
+    assert message.startswith("4 of 5 rows are invalid; no request was sent")
+    assert "row 2: Invalid conversation_id: 'not-an-id' is not 'conv_'" in message
+    assert "row 3: Invalid title/archived: give at least one of title and archived" in message
+    assert "row 4: Invalid row: unknown field(s) 'archive'" in message
+    assert "row 5: Invalid row: must be a mapping, got 'not a mapping'" in message
+    assert emulator.request_count() == 0
+    assert state(emulator) == {cid: ("Old 0", False)}
+
+
+def test_invalid_rows_are_reported_and_the_others_sent_with_on_invalid_skip(
+    make_operator, add_conversations, emulator
+):
+    (cid,) = add_conversations(1)
+    updates = [{"conversation_id": "conv_bad-id", "title": "x"}, {"conversation_id": cid, "title": " "}, {}]
+    updates.insert(1, {"conversation_id": cid, "archived": "nope"})
+    updates.append({"conversation_id": cid, "archived": 1})
+
+    summary = make_operator(updates=updates, on_invalid="skip").execute({})
+
+    assert [(f["row"], f["conversation_id"], f["outcome"]) for f in summary["failures"]] == [
+        (1, "conv_bad-id", "invalid"),
+        (2, cid, "invalid"),
+        (3, cid, "invalid"),
+        (4, None, "invalid"),
+    ]
+    assert summary["failures"][2]["message"] == "Invalid title: must not be empty or blank"
+    assert counters(summary) == _summary(updated=1, invalid=4, requests=1, failures=summary["failures"])
+    assert state(emulator) == {cid: ("Old 0", True)}
+
+
+def test_not_found_is_reported_by_default(make_operator, add_conversations, emulator):
+    (cid,) = add_conversations(1)
+    updates = [{"conversation_id": MISSING, "archived": True}, {"conversation_id": cid, "archived": True}]
+
+    summary = make_operator(updates=updates).execute({})
+
+    (failure,) = summary["failures"]
+    assert failure["row"] == 1
+    assert failure["outcome"] == "not_found"
+    assert failure["status"] == 404
+    assert failure["code"] == "NOT_FOUND"
+    assert counters(summary) == _summary(updated=1, not_found=1, requests=2, failures=[failure])
+    assert state(emulator) == {cid: ("Old 0", True)}
+
+
+def test_not_found_fails_the_task_after_every_row_with_if_not_found_fail(
+    make_operator, add_conversations, emulator
+):
+    ids = add_conversations(3)
+    updates = [{"conversation_id": MISSING, "title": "x"}] + [
+        {"conversation_id": c, "title": "y"} for c in ids
+    ]
+
+    with pytest.raises(MoveworksBulkUpdateError) as raised:
+        make_operator(updates=updates, if_not_found="fail").execute({})
+
+    assert str(raised.value).startswith(
+        f"Bulk update of 4 rows: 0 failed, 1 not found (if_not_found='fail'), 3 updated. "
+        f"First ones: row 1 ({MISSING}): not_found 404 NOT_FOUND: "
+    )
+    assert counters(raised.value.summary) == _summary(
+        updated=3, not_found=1, requests=4, failures=raised.value.summary["failures"]
+    )
+    assert all(title == "y" for title, _ in state(emulator).values())
+
+
+def test_permanent_errors_fail_the_task_after_every_row_was_tried(make_operator, add_conversations, emulator):
+    ids = add_conversations(6)
+
+    with pytest.raises(MoveworksBulkUpdateError) as raised:
+        make_operator(
+            updates=[{"conversation_id": c, "title": "x"} for c in ids], assistant_name="other"
+        ).execute({})
+
+    summary = raised.value.summary
+    assert summary["failed"] == 6
+    assert summary["requests"] == 6
+    assert {(f["status"], f["code"]) for f in summary["failures"]} == {(403, "FORBIDDEN")}
+    assert str(raised.value).startswith("Bulk update of 6 rows: 6 failed, 0 updated. First ones: row 1 (")
+    assert emulator.request_count(method="PATCH", status=403) == 6
+
+
+def test_a_refused_api_key_stops_the_run_after_a_handful_of_requests(
+    make_operator, add_conversations, emulator, monkeypatch, tmp_path
+):
+    ids = add_conversations(200)
+    wrong_key_connection(monkeypatch, emulator)
+    report = tmp_path / "report.jsonl"
+
+    with pytest.raises(MoveworksBulkStoppedError) as raised:
+        make_operator(
+            updates=[{"conversation_id": c, "title": "x"} for c in ids],
+            max_concurrency=4,
+            report_file=str(report),
+        ).execute({})
+
+    assert emulator.request_count(method="PATCH", status=401) <= 8
+    assert emulator.request_count(status=200) == 0
+    message = str(raised.value)
+    assert "Moveworks refused the credentials, so every row would fail" in message
+    assert "wrong-key-5d1e" not in message
+    assert "wrong-key-5d1e" not in report.read_text()
+
+
+def test_transient_failures_count_as_failed_only_after_the_retry_passes(
+    make_operator, add_conversations, emulator
+):
+    ids = add_conversations(5)
+    emulator.configure(error_rate=1.0)
+
+    with pytest.raises(MoveworksBulkUpdateError) as raised:
+        make_operator(
+            updates=[{"conversation_id": c, "archived": True} for c in ids], retry_passes=1
+        ).execute({})
+
+    summary = raised.value.summary
+    # Each pass: one request and the connection's two retries, per row; two passes.
+    assert counters(summary) == _summary(failed=5, requests=30, retries=25, failures=summary["failures"])
+    assert {(f["status"], f["code"]) for f in summary["failures"]} == {(500, "INTERNAL_ERROR")}
+    assert emulator.request_count(method="PATCH", status=500) == 30
+    assert all(not archived for _, archived in state(emulator).values())
+
+
+def test_error_and_drop_faults_end_with_every_row_updated_and_exact_accounting(
+    make_operator, add_conversations, emulator
+):
+    ids = add_conversations(150)
+    emulator.configure(error_rate=0.2, drop_rate=0.1)
+    updates = [
+        {"conversation_id": c, "title": f"Fixed {n}", "archived": n % 3 == 0} for n, c in enumerate(ids)
+    ]
+
+    summary = make_operator(updates=updates, max_concurrency=8, retry_passes=3).execute({})
+
+    assert summary["updated"] == 150
+    assert summary["total"] == 150
+    assert summary["failures"] == []
+    assert summary["requests"] == emulator.request_count(method="PATCH")
+    assert summary["retries"] == summary["requests"] - 150
+    assert emulator.request_count(method="PATCH", status=200) == 150
+    assert (
+        emulator.request_count(method="PATCH", status=500)
+        + emulator.request_count(method="PATCH", status="dropped")
+        == summary["requests"] - 150
+    )
+    assert state(emulator) == {c: (f"Fixed {n}", n % 3 == 0) for n, c in enumerate(ids)}
+
+
+def test_no_secret_reaches_the_summary_report_or_log(
+    make_operator, add_conversations, tmp_path, caplog, capfd
+):
+    ids = add_conversations(3)
+    report = tmp_path / "report.jsonl"
+
+    summary = make_operator(
+        updates=[{"conversation_id": c, "title": "x"} for c in ids], report_file=str(report)
+    ).execute({})
+
+    captured = capfd.readouterr()
+    for text in (str(summary), report.read_text(), caplog.text, captured.out, captured.err):
+        assert API_KEY not in text
