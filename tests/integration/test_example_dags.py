@@ -3,7 +3,9 @@ runs to success under ``dag.test()`` leaving the emulator in exactly the state i
 
 from __future__ import annotations
 
+import csv
 import socket
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -88,3 +90,46 @@ def test_retitle_from_csv_example_sends_nothing_when_a_row_is_invalid(
     assert str(run.state) == "failed"
     assert emu.get(good["conversation_id"])["title"] == "Before"
     assert emu.request_count() == 0
+
+
+def test_archive_stale_example_archives_exactly_the_old_unarchived_ones(
+    load_dag, emulator_connection, tmp_path
+) -> None:
+    emu = emulator_connection
+    now = datetime.now(timezone.utc)
+    old = [emu.add_conversation(title=f"Old {n}", updated_at=now - timedelta(days=91 + n)) for n in range(4)]
+    recent = [
+        emu.add_conversation(title=f"New {n}", updated_at=now - timedelta(days=89 - n)) for n in range(3)
+    ]
+    archived_long_ago = emu.add_conversation(
+        title="Done", archived=True, updated_at=now - timedelta(days=300)
+    )
+    untouched = {c["conversation_id"]: c for c in [*recent, archived_long_ago]}
+
+    run = load_dag("example_moveworks_archive_stale_conversations").test(
+        run_conf={"max_age_days": 90, "work_dir": tmp_path.as_uri()}
+    )
+
+    assert str(run.state) == "success"
+    state = emu.conversations()
+    assert [state[c["conversation_id"]]["archived"] for c in old] == [True] * 4
+    assert {cid: state[cid] for cid in untouched} == untouched
+    assert emu.request_count(method="PATCH") == 4
+    (audit,) = tmp_path.glob("*/audit.csv")
+    rows = list(csv.DictReader(audit.open()))
+    assert sorted((r["conversation_id"], r["title"], r["outcome"]) for r in rows) == sorted(
+        (c["conversation_id"], c["title"], "updated") for c in old
+    )
+
+
+def test_archive_stale_example_succeeds_when_nothing_is_stale(
+    load_dag, emulator_connection, tmp_path
+) -> None:
+    emu = emulator_connection
+    fresh = emu.add_conversation(title="Fresh")
+    run = load_dag("example_moveworks_archive_stale_conversations").test(
+        run_conf={"max_age_days": 30, "work_dir": tmp_path.as_uri()}
+    )
+    assert str(run.state) == "success"
+    assert emu.get(fresh["conversation_id"]) == fresh
+    assert emu.request_count(method="PATCH") == 0
