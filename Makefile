@@ -1,22 +1,25 @@
 # The README's commands. Each target installs what it needs into a project venv first.
-#   make demo   the emulator + the example DAGs on a real Airflow 3.3
-#   make test   lint, types and the whole suite on Airflow 3.3
+#   make demo            the emulator + the example DAGs on a real Airflow 3.3
+#   make test            lint, types and the whole suite on Airflow 3.3
 #   make test-airflow2   the whole suite on Airflow 2.11
-#   make bench  the performance figures
+#   make test-compat     the unit tests on Airflow 3.0, 3.1 and 3.2
+#   make bench           the performance figures
 
 PYTHON ?= python3
 AIRFLOW ?= 3.3
-VENV ?= .venv
 
-ifeq ($(AIRFLOW),2.11)
-VENV := .venv-airflow2
+# One venv per Airflow version; 3.3 (the primary) lives in .venv.
+ifeq ($(AIRFLOW),3.3)
+VENV ?= .venv
+else
+VENV ?= .venv-airflow$(AIRFLOW)
 endif
 
 CONSTRAINTS := constraints/airflow-$(AIRFLOW).txt
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(AIRFLOW)
 
-.PHONY: install lint typecheck test test-airflow2 demo bench clean
+.PHONY: install lint typecheck test test-airflow2 test-compat test-unit demo bench clean
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,9 +39,17 @@ typecheck: install
 test: lint typecheck
 	$(BIN)/python -m pytest
 
+test-unit: install
+	$(BIN)/python -m pytest tests/unit
+
 test-airflow2:
-	$(MAKE) --no-print-directory AIRFLOW=2.11 install
+	$(MAKE) --no-print-directory AIRFLOW=2.11 VENV=.venv-airflow2 install
 	.venv-airflow2/bin/python -m pytest
+
+test-compat:
+	$(MAKE) --no-print-directory AIRFLOW=3.0 test-unit
+	$(MAKE) --no-print-directory AIRFLOW=3.1 test-unit
+	$(MAKE) --no-print-directory AIRFLOW=3.2 test-unit
 
 demo: install
 	$(BIN)/python scripts/demo.py
@@ -47,4 +58,4 @@ bench: install
 	$(BIN)/python benchmarks/run_all.py
 
 clean:
-	rm -rf .venv .venv-airflow2 .demo build *.egg-info
+	rm -rf .venv .venv-airflow* .demo build *.egg-info

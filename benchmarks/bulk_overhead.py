@@ -9,35 +9,10 @@ emulator. The two alternate over several rounds; the medians are printed with th
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import statistics
-import tempfile
 import time
 
-API_KEY = "bench-api-key-3c9d"
-ASSISTANT = "bench-assistant"
-
-
-def airflow_home() -> str:
-    """Point Airflow at a temporary home (call before importing airflow)."""
-    home = tempfile.mkdtemp(prefix="moveworks-bench-home-")
-    os.environ.setdefault("AIRFLOW_HOME", home)
-    os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
-    os.environ.setdefault("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{home}/airflow.db")
-    return os.environ["AIRFLOW_HOME"]
-
-
-def use_emulator(base_url: str, max_retries: int = 5) -> None:
-    """Define ``moveworks_default`` for the emulator at ``base_url``."""
-    conn = {
-        "conn_type": "moveworks",
-        "host": base_url,
-        "password": API_KEY,
-        "extra": {"assistant_name": ASSISTANT, "max_retries": max_retries},
-    }
-    os.environ["AIRFLOW_CONN_MOVEWORKS_DEFAULT"] = json.dumps(conn)
-
+from _setup import API_KEY, ASSISTANT, airflow_home, use_emulator
 
 airflow_home()
 
