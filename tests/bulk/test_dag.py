@@ -38,3 +38,21 @@ def test_a_dag_run_updates_the_rows_an_upstream_task_produced(load_dag, emulator
         (f"Bulk {n}", n % 2 == 0) for n in range(5)
     ]
     assert emu.request_count() == 5
+
+
+def test_sharded_files_mapped_over_bulk_tasks_update_every_row(load_dag, emulator_connection, tmp_path):
+    emu = emulator_connection
+    ids = [emu.add_conversation(title=f"Old {n}")["conversation_id"] for n in range(9)]
+    shards = []
+    for shard in range(3):
+        path = tmp_path / f"part-{shard}.csv"
+        rows = [f"{cid},,true" for cid in ids[shard::3]]
+        path.write_text("conversation_id,title,archived\n" + "\n".join(rows) + "\n")
+        shards.append(path.as_uri())
+
+    run = load_dag("moveworks_bulk_sharded_test").test(run_conf={"shards": shards})
+
+    assert str(run.state) == "success"
+    state = emu.conversations()
+    assert [(state[c]["title"], state[c]["archived"]) for c in ids] == [(f"Old {n}", True) for n in range(9)]
+    assert emu.request_count(method="PATCH", status=200) == 9
