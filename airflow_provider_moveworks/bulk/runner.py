@@ -114,6 +114,7 @@ def run_bulk_update(
     limiter = AdaptiveRateLimiter(options.max_requests_per_second)
     hook.before_request = limiter.acquire
     hook.on_rate_limited = limiter.throttled
+    hook.warn_on_retry = False
     report = open_text(options.report_file, "w", field="report_file") if options.report_file else None
     try:
         progress = Progress(

@@ -100,6 +100,9 @@ class MoveworksHook(BaseHook):
         # every worker down); ``before_request`` is called before each request leaves.
         self.on_rate_limited: Callable[[float], None] | None = None
         self.before_request: Callable[[], None] | None = None
+        # One warning per retry suits a single update; a bulk run reports its retries in its
+        # progress lines instead, and turns this off so a throttled run does not flood the log.
+        self.warn_on_retry = True
 
     # -- connection ------------------------------------------------------------------------
     @cached_property
@@ -246,9 +249,8 @@ class MoveworksHook(BaseHook):
                 retry += 1
                 delay = retry_delay(error, retry)
                 self.stats.add(retries=1)
-                self.log.warning(
-                    "%s; retry %d of %d in %.1f s", error, retry, self.settings.max_retries, delay
-                )
+                log = self.log.warning if self.warn_on_retry else self.log.debug
+                log("%s; retry %d of %d in %.1f s", error, retry, self.settings.max_retries, delay)
                 self._sleep(delay)
 
     def _send_once(

@@ -404,3 +404,17 @@ def test_the_connection_proxies_win_over_proxy_environment_variables(
     api.patch(CONV_URL, json=CONVERSATION)
     hook.update_conversation(CONV_ID, archived=True)
     assert send.call_args.kwargs["proxies"]["https"] == "http://conn-proxy:3128"
+
+
+def test_retries_are_logged_as_warnings_unless_turned_off(hook, api, sleeps, mocker) -> None:
+    api.patch(CONV_URL, status=500, json=error_body("INTERNAL_ERROR", "boom"))
+    api.patch(CONV_URL, json=CONVERSATION)
+    api.patch(CONV_URL, status=500, json=error_body("INTERNAL_ERROR", "boom"))
+    api.patch(CONV_URL, json=CONVERSATION)
+    log = mocker.patch.object(type(hook), "log", new_callable=mocker.PropertyMock).return_value
+    hook.update_conversation(CONV_ID, archived=True)
+    hook.warn_on_retry = False
+    hook.update_conversation(CONV_ID, archived=True)
+    assert log.warning.call_args.args[0] == "%s; retry %d of %d in %.1f s"
+    assert log.warning.call_count == 1
+    assert log.debug.call_count == 1
