@@ -1,0 +1,54 @@
+"""Helpers of the reliability soaks: a bulk operator whose hook never really sleeps, run against
+an emulator the test configures itself, and the settling of the emulator's counters."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+
+from airflow_provider_moveworks.emulator import MoveworksEmulator
+from airflow_provider_moveworks.hooks.moveworks import MoveworksHook
+from airflow_provider_moveworks.operators.bulk import MoveworksBulkUpdateConversationsOperator
+
+
+def define_connection(monkeypatch: pytest.MonkeyPatch, **conn: Any) -> None:
+    """``moveworks_default`` as users define it: an ``AIRFLOW_CONN_*`` JSON variable."""
+    monkeypatch.setenv("AIRFLOW_CONN_MOVEWORKS_DEFAULT", json.dumps({"conn_type": "moveworks", **conn}))
+
+
+def bulk_operator(sleeps: list[float], **kwargs: Any) -> MoveworksBulkUpdateConversationsOperator:
+    """The bulk operator with no wait before a retry pass, progress logged every 10 s, and a hook
+    that records the retry waits it asks for instead of sleeping. The limiter's own pauses
+    (Retry-After, pacing) stay real."""
+    operator = MoveworksBulkUpdateConversationsOperator(task_id="bulk", **kwargs)
+    operator.progress_interval = 10.0
+    operator.retry_pass_delay = 0.0
+    operator.hook = MoveworksHook(  # type: ignore[misc]
+        operator.moveworks_conn_id,
+        assistant_name=operator.assistant_name,
+        pool_maxsize=operator.max_concurrency,
+        sleep=sleeps.append,
+    )
+    return operator
+
+
+def settle(emu: MoveworksEmulator, expected_total: int, timeout: float) -> int:
+    """The emulator's request total once it reaches ``expected_total`` (or ``timeout`` passed).
+
+    A slow reply is counted only when the emulator answers it, ``slow_seconds`` after the client
+    gave up on it, so the last ones may still be pending when the operator returns.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        total = emu.request_count()
+        if total >= expected_total or time.monotonic() >= deadline:
+            return total
+        time.sleep(0.05)
+
+
+def read_report(path: Any) -> list[dict[str, Any]]:
+    with open(path, encoding="utf-8") as stream:
+        return [json.loads(line) for line in stream if line.strip()]
