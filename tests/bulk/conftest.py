@@ -27,19 +27,27 @@ def make_operator(emulator_connection: MoveworksEmulator, sleeps: list[float]) -
     retry pass, and a hook that records its retry waits instead of sleeping."""
 
     def make(**kwargs: Any) -> MoveworksBulkUpdateConversationsOperator:
-        kwargs.setdefault("task_id", "bulk")
-        operator = MoveworksBulkUpdateConversationsOperator(**kwargs)
-        operator.progress_interval = 3600.0
-        operator.retry_pass_delay = 0.0
-        operator.hook = MoveworksHook(  # type: ignore[misc]
-            operator.moveworks_conn_id,
-            assistant_name=operator.assistant_name,
-            pool_maxsize=operator.max_concurrency,
-            sleep=sleeps.append,
-        )
-        return operator
+        return bulk_operator(sleeps, progress_interval=3600.0, **kwargs)
 
     return make
+
+
+def bulk_operator(
+    sleeps: list[float], progress_interval: float, **kwargs: Any
+) -> MoveworksBulkUpdateConversationsOperator:
+    """The bulk operator with no wait before a retry pass and a hook that records the retry waits
+    it asks for instead of sleeping. The limiter's own pauses (Retry-After, pacing) stay real."""
+    kwargs.setdefault("task_id", "bulk")
+    operator = MoveworksBulkUpdateConversationsOperator(**kwargs)
+    operator.progress_interval = progress_interval
+    operator.retry_pass_delay = 0.0
+    operator.hook = MoveworksHook(  # type: ignore[misc]
+        operator.moveworks_conn_id,
+        assistant_name=operator.assistant_name,
+        pool_maxsize=operator.max_concurrency,
+        sleep=sleeps.append,
+    )
+    return operator
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from airflow_provider_moveworks.emulator import MoveworksEmulator
-from airflow_provider_moveworks.hooks.moveworks import MoveworksHook
 from airflow_provider_moveworks.operators.bulk import MoveworksBulkUpdateConversationsOperator
+from tests.bulk.conftest import bulk_operator as fast_bulk_operator
 
 
 def define_connection(monkeypatch: pytest.MonkeyPatch, **conn: Any) -> None:
@@ -20,19 +20,8 @@ def define_connection(monkeypatch: pytest.MonkeyPatch, **conn: Any) -> None:
 
 
 def bulk_operator(sleeps: list[float], **kwargs: Any) -> MoveworksBulkUpdateConversationsOperator:
-    """The bulk operator with no wait before a retry pass, progress logged every 10 s, and a hook
-    that records the retry waits it asks for instead of sleeping. The limiter's own pauses
-    (Retry-After, pacing) stay real."""
-    operator = MoveworksBulkUpdateConversationsOperator(task_id="bulk", **kwargs)
-    operator.progress_interval = 10.0
-    operator.retry_pass_delay = 0.0
-    operator.hook = MoveworksHook(  # type: ignore[misc]
-        operator.moveworks_conn_id,
-        assistant_name=operator.assistant_name,
-        pool_maxsize=operator.max_concurrency,
-        sleep=sleeps.append,
-    )
-    return operator
+    """The bulk tests' fast operator, logging progress every 10 s."""
+    return fast_bulk_operator(sleeps, progress_interval=10.0, **kwargs)
 
 
 def settle(emu: MoveworksEmulator, expected_total: int, timeout: float) -> int:
