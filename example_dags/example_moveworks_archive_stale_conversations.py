@@ -20,11 +20,18 @@ from __future__ import annotations
 import csv
 import json
 import re
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import IO, Any
 
 from airflow_provider_moveworks.operators.moveworks import MoveworksBulkUpdateConversationsOperator
 from airflow_provider_moveworks.version_compat import DAG, ObjectStoragePath, Param, task
+
+
+def lines(handle: IO[str]) -> Iterator[str]:
+    """A file's lines, read with readline: Airflow 2.11's object-storage files are not iterable."""
+    return iter(handle.readline, "")
+
 
 with DAG(
     dag_id="example_moveworks_archive_stale_conversations",
@@ -78,13 +85,13 @@ with DAG(
         folder = ObjectStoragePath(selection["folder"])
         outcomes = {}
         with (folder / "report.jsonl").open("r") as report:
-            for line in report:
+            for line in lines(report):
                 row = json.loads(line)
                 outcomes[row["conversation_id"]] = row["outcome"]
         with (folder / "selected.csv").open("r") as chosen, (folder / "audit.csv").open("w") as audit:
             writer = csv.writer(audit)
             writer.writerow(["conversation_id", "title", "last_updated_at", "outcome"])
-            for row in csv.DictReader(chosen):
+            for row in csv.DictReader(lines(chosen)):
                 writer.writerow(
                     [
                         row["conversation_id"],
