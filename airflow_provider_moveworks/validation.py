@@ -7,20 +7,14 @@ Pure functions with no third-party imports: the operator module uses them at no 
 
 from __future__ import annotations
 
-import ipaddress
-import re
 from typing import Any
-from urllib.parse import urlsplit
 
 from airflow_provider_moveworks.exceptions import MoveworksValidationError
 
 TITLE_MAX_LENGTH = 256
 CONVERSATION_ID_MAX_LENGTH = 128
 
-# An id is the opaque "conv_" prefix and ASCII letters and digits (the two published formats,
-# a ULID and 21 base-62 characters, disagree on the rest). Nothing else may reach the URL path.
-_CONVERSATION_ID = re.compile(r"conv_[A-Za-z0-9]+\Z")
-_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
+CONVERSATION_ID_PREFIX = "conv_"
 _TRUE_WORDS = frozenset({"true", "1", "yes"})
 _FALSE_WORDS = frozenset({"false", "0", "no"})
 
@@ -41,7 +35,10 @@ def validate_conversation_id(value: Any) -> str:
         raise MoveworksValidationError(
             "conversation_id", f"is {len(value)} characters long, at most {CONVERSATION_ID_MAX_LENGTH}"
         )
-    if not _CONVERSATION_ID.match(value):
+    # An id is the opaque "conv_" prefix and ASCII letters and digits (the two published formats,
+    # a ULID and 21 base-62 characters, disagree on the rest). Nothing else may reach the URL path.
+    rest = value[len(CONVERSATION_ID_PREFIX) :]
+    if not (value.startswith(CONVERSATION_ID_PREFIX) and rest.isascii() and rest.isalnum()):
         raise MoveworksValidationError(
             "conversation_id",
             f"{describe(value)} is not 'conv_' followed by ASCII letters and digits",
@@ -100,7 +97,7 @@ def validate_assistant_name(value: Any) -> str:
             "assistant_name",
             "is required: set it on the operator or as the connection extra 'assistant_name'",
         )
-    if _CONTROL_CHARACTERS.search(value):
+    if has_control_characters(value):
         raise MoveworksValidationError("assistant_name", f"{describe(value)} contains control characters")
     if value != value.strip():
         raise MoveworksValidationError("assistant_name", f"{describe(value)} has leading or trailing spaces")
@@ -113,7 +110,14 @@ def validate_assistant_name(value: Any) -> str:
     return value
 
 
+def has_control_characters(text: str) -> bool:
+    """C0 controls and DEL: they could split an HTTP header or a request line."""
+    return any(ord(char) < 0x20 or char == "\x7f" for char in text)
+
+
 def is_loopback_host(hostname: str) -> bool:
+    import ipaddress  # only needed when a connection is read, never at DAG parse
+
     if hostname == "localhost":
         return True
     try:
@@ -127,6 +131,8 @@ def validate_service_url(value: Any, field: str) -> str:
     clear text to another machine). Returned without a trailing slash."""
     if not isinstance(value, str) or not value.strip():
         raise MoveworksValidationError(field, "must be an absolute URL such as https://api.moveworks.ai/...")
+    from urllib.parse import urlsplit  # only needed when a connection is read
+
     url = value.strip()
     try:
         parts = urlsplit(url)
@@ -144,6 +150,6 @@ def validate_service_url(value: Any, field: str) -> str:
         raise MoveworksValidationError(
             field, f"{describe(url)} uses plain http to a host that is not loopback; use https"
         )
-    if _CONTROL_CHARACTERS.search(url) or " " in url:
+    if has_control_characters(url) or " " in url:
         raise MoveworksValidationError(field, f"{describe(url)} contains spaces or control characters")
     return url.rstrip("/")

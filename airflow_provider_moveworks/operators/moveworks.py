@@ -12,12 +12,12 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_moveworks.exceptions import MoveworksError, MoveworksNotFoundError
-from airflow_provider_moveworks.operators.bulk import MoveworksBulkUpdateConversationsOperator
 from airflow_provider_moveworks.validation import build_update_body, validate_conversation_id
 from airflow_provider_moveworks.version_compat import AirflowSkipException, BaseOperator, Context
 
 if TYPE_CHECKING:
     from airflow_provider_moveworks.hooks.moveworks import MoveworksHook
+    from airflow_provider_moveworks.operators.bulk import MoveworksBulkUpdateConversationsOperator
 
 __all__ = ["MoveworksBulkUpdateConversationsOperator", "MoveworksUpdateConversationOperator"]
 
@@ -119,3 +119,13 @@ class MoveworksUpdateConversationOperator(BaseOperator):
 
 def _ms_since(started: float) -> float:
     return (time.monotonic() - started) * 1000
+
+
+def __getattr__(name: str) -> Any:
+    # The bulk operator lives in its own module and loads on first use, so that a DAG file
+    # importing only the single-update operator does not pay for it at every parse.
+    if name == "MoveworksBulkUpdateConversationsOperator":
+        from airflow_provider_moveworks.operators import bulk
+
+        return bulk.MoveworksBulkUpdateConversationsOperator
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
