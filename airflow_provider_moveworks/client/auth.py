@@ -25,17 +25,12 @@ class NoAuth(AuthBase):
 class ApiKeyAuth(AuthBase):
     """The API key sent as the bearer token. It cannot be refreshed."""
 
-    can_refresh = False
-
     def __init__(self, api_key: str) -> None:
         self._header = f"Bearer {api_key}"
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         request.headers["Authorization"] = self._header
         return request
-
-    def invalidate(self, authorization: str | None) -> None:
-        """Nothing to do: the key is what it is."""
 
     def __repr__(self) -> str:
         return "ApiKeyAuth(<hidden>)"
@@ -47,8 +42,6 @@ class ClientCredentialsAuth(AuthBase):
     :param fetch: asks the token endpoint; returns ``(access_token, expires_in_seconds)``.
     :param clock: a monotonic clock (tests pass a fake one).
     """
-
-    can_refresh = True
 
     def __init__(
         self, fetch: Callable[[], tuple[str, float]], clock: Callable[[], float] | None = None

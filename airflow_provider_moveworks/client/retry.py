@@ -1,4 +1,5 @@
-"""The retry policy, on one screen: what is worth another attempt and how long to wait first.
+"""The retry policy, on one screen: how long to wait before another attempt. What is worth one
+is each error's ``retryable`` flag (429, 5xx, network errors; never 400, 401, 403 or 404).
 
 Repeating the PATCH is safe: both of its fields set absolute values.
 """
@@ -9,17 +10,12 @@ import random
 import time
 from email.utils import parsedate_to_datetime
 
-from airflow_provider_moveworks.exceptions import MoveworksError, MoveworksRateLimitError
+from airflow_provider_moveworks.exceptions import MoveworksRateLimitError
 
 INITIAL_BACKOFF = 0.5
 MAX_BACKOFF = 60.0
 # A Retry-After beyond this is treated as this: the run should not stall for hours on one answer.
 MAX_RETRY_AFTER = 120.0
-
-
-def is_retryable(error: BaseException) -> bool:
-    """429, 5xx, network errors and timeouts; never 400, 401, 403 or 404."""
-    return isinstance(error, MoveworksError) and error.retryable
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:

@@ -14,7 +14,7 @@ from requests.adapters import HTTPAdapter
 from airflow_provider_moveworks import __version__
 from airflow_provider_moveworks.client.auth import ApiKeyAuth, ClientCredentialsAuth, NoAuth
 from airflow_provider_moveworks.client.responses import api_error, conversation, json_object
-from airflow_provider_moveworks.client.retry import is_retryable, retry_delay
+from airflow_provider_moveworks.client.retry import retry_delay
 from airflow_provider_moveworks.connection import MoveworksSettings, read_settings
 from airflow_provider_moveworks.connection_form import connection_form_widgets, ui_field_behaviour
 from airflow_provider_moveworks.exceptions import (
@@ -244,7 +244,7 @@ class MoveworksHook(BaseHook):
             try:
                 return self._send_once(method, url, what, **options)
             except MoveworksError as error:
-                if not is_retryable(error) or retry >= self.settings.max_retries:
+                if not error.retryable or retry >= self.settings.max_retries:
                     raise
                 retry += 1
                 delay = retry_delay(error, retry)
