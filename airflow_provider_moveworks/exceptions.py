@@ -38,6 +38,10 @@ class MoveworksValidationError(MoveworksError, AirflowFailException, ValueError)
         return type(self), (self.field, self.reason)
 
 
+class MoveworksCancelledError(MoveworksError):
+    """The hook's ``stop`` event was set (the task is stopping): the request was not sent."""
+
+
 class MoveworksAPIError(MoveworksError):
     """The Moveworks API (or something in front of it) answered with an error.
 

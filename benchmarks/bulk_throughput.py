@@ -18,6 +18,7 @@ import sys
 import textwrap
 import time
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 
 from _setup import API_KEY, ASSISTANT, airflow_home, quiet_logger, use_emulator
@@ -62,10 +63,12 @@ DAG_FILE = textwrap.dedent(
 def engine_rate(emu: MoveworksEmulator, ids: list[str]) -> float:
     """Updates/s through the operator's engine (hook, limiter, accounting)."""
     updates = [{"conversation_id": cid, "title": f"Engine {n}"} for n, cid in enumerate(ids)]
-    hook = MoveworksHook(pool_maxsize=CONCURRENCY)
     started = time.perf_counter()
     summary = run_bulk_update(
-        hook, RowSource(updates=updates), BulkOptions(max_concurrency=CONCURRENCY), quiet_logger()
+        partial(MoveworksHook, pool_maxsize=CONCURRENCY),
+        RowSource(updates=updates),
+        BulkOptions(max_concurrency=CONCURRENCY),
+        quiet_logger(),
     )
     elapsed = time.perf_counter() - started
     assert summary["updated"] == len(ids), summary

@@ -80,7 +80,7 @@ class _Deferred:
 
 
 def run_bulk_update(
-    hook: MoveworksHook,
+    make_hook: Callable[..., MoveworksHook],
     source: RowSource,
     options: BulkOptions,
     log: logging.Logger | Any,
@@ -88,6 +88,10 @@ def run_bulk_update(
     sleep: Callable[[float], None] = time.sleep,
 ) -> dict[str, Any]:
     """Validate every row, send the updates, retry transient failures, and return the summary.
+
+    ``make_hook(pacer=..., stop=..., quiet_retries=True)`` builds the one hook that every worker
+    shares (e.g. ``functools.partial(MoveworksHook, "moveworks_default", pool_maxsize=8)``); it
+    is closed when the run ends.
 
     Raises :class:`MoveworksBulkInvalidRowsError` before sending when rows are invalid and
     ``on_invalid="fail"``, :class:`MoveworksBulkStoppedError` on a refused credential, and
@@ -112,16 +116,15 @@ def run_bulk_update(
         )
 
     limiter = AdaptiveRateLimiter(options.max_requests_per_second)
-    hook.before_request = limiter.acquire
-    hook.on_rate_limited = limiter.throttled
-    hook.warn_on_retry = False
+    stop = threading.Event()
+    hook = make_hook(pacer=limiter, stop=stop, quiet_retries=True)
     report = open_text(options.report_file, "w", field="report_file") if options.report_file else None
     try:
         progress = Progress(
             log, plan.total, interval=options.progress_interval, throttled=lambda: hook.stats.throttled
         )
         outcomes = Outcomes(report=report, progress=progress)
-        engine = _Engine(hook, limiter, outcomes, options.max_concurrency)
+        engine = _Engine(hook, limiter, outcomes, options.max_concurrency, stop)
         deferred = engine.run(plan.steps(), first_pass=True)
         for number in range(1, options.retry_passes + 1):
             if not deferred:
@@ -138,6 +141,7 @@ def run_bulk_update(
             outcomes.record(item.row, item.conversation_id, "failed", **_error_fields(item.error))
         outcomes.finish()
     finally:
+        hook.close()
         if report is not None:
             report.close()
     stats = hook.stats
@@ -155,13 +159,18 @@ class _Engine:
     """Worker threads fed from a bounded queue; one :meth:`run` per pass."""
 
     def __init__(
-        self, hook: MoveworksHook, limiter: AdaptiveRateLimiter, outcomes: Outcomes, workers: int
+        self,
+        hook: MoveworksHook,
+        limiter: AdaptiveRateLimiter,
+        outcomes: Outcomes,
+        workers: int,
+        stop: threading.Event,
     ) -> None:
         self._hook = hook
         self._limiter = limiter
         self._outcomes = outcomes
         self._workers = workers
-        self._stop = threading.Event()
+        self._stop = stop  # shared with the hook: once set, no request leaves
         self._fatal: BaseException | None = None
         self._deferred: list[_Deferred] = []
         self.resent = 0  # rows sent again by a retry pass (each is one more request)

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator
 from functools import cached_property
-from typing import Any
+from typing import Any, Protocol
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -20,6 +19,7 @@ from airflow_provider_moveworks.connection_form import connection_form_widgets, 
 from airflow_provider_moveworks.exceptions import (
     MoveworksAPIError,
     MoveworksAuthenticationError,
+    MoveworksCancelledError,
     MoveworksClientError,
     MoveworksConnectionError,
     MoveworksError,
@@ -50,6 +50,16 @@ class RequestStats:
             self.throttled += throttled
 
 
+class Pacer(Protocol):
+    """Paces the requests of many threads sharing one hook (the bulk operator's rate limiter)."""
+
+    def acquire(self) -> None:
+        """Block until the next request may leave."""
+
+    def throttled(self, delay: float) -> None:
+        """The API answered 429: every thread should wait ``delay`` seconds."""
+
+
 class MoveworksHook(BaseHook):
     """Talks to the Moveworks Conversations API through a ``moveworks`` Airflow connection.
 
@@ -62,7 +72,13 @@ class MoveworksHook(BaseHook):
         connection's extra (default 5).
     :param pool_maxsize: keep-alive connections kept open, at least the number of threads that
         share the hook.
-    :param sleep: how to wait between retries (tests pass a recorder instead of ``time.sleep``).
+    :param sleep: how to wait between retries (tests pass a recorder); by default the wait ends
+        early when ``stop`` is set.
+    :param pacer: called before each request leaves and on each 429 (the bulk operator's limiter).
+    :param quiet_retries: log each retry at debug rather than warning (a bulk run reports its
+        retries in its progress lines instead of flooding the task log).
+    :param stop: once set, no further request leaves and every wait ends: calls raise
+        :class:`MoveworksCancelledError` (the bulk operator's stop on ``on_kill`` or a timeout).
 
     Example::
 
@@ -83,7 +99,10 @@ class MoveworksHook(BaseHook):
         timeout: float | None = None,
         max_retries: int | None = None,
         pool_maxsize: int = 10,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], object] | None = None,
+        pacer: Pacer | None = None,
+        quiet_retries: bool = False,
+        stop: threading.Event | None = None,
     ) -> None:
         super().__init__()
         self.moveworks_conn_id = moveworks_conn_id
@@ -91,18 +110,14 @@ class MoveworksHook(BaseHook):
         self._timeout = timeout
         self._max_retries = max_retries
         self._pool_maxsize = pool_maxsize
-        self._sleep = sleep
+        self._stop = stop or threading.Event()
+        self._sleep = sleep or self._stop.wait
+        self._pacer = pacer
+        self._quiet_retries = quiet_retries
         self._session: requests.Session | None = None
         self._session_lock = threading.Lock()
         self._secrets: set[str] = set()
         self.stats = RequestStats()
-        # Called with the wait in seconds whenever the API answers 429 (the bulk operator slows
-        # every worker down); ``before_request`` is called before each request leaves.
-        self.on_rate_limited: Callable[[float], None] | None = None
-        self.before_request: Callable[[], None] | None = None
-        # One warning per retry suits a single update; a bulk run reports its retries in its
-        # progress lines instead, and turns this off so a throttled run does not flood the log.
-        self.warn_on_retry = True
 
     # -- connection ------------------------------------------------------------------------
     @cached_property
@@ -249,7 +264,7 @@ class MoveworksHook(BaseHook):
                 retry += 1
                 delay = retry_delay(error, retry)
                 self.stats.add(retries=1)
-                log = self.log.warning if self.warn_on_retry else self.log.debug
+                log = self.log.debug if self._quiet_retries else self.log.warning
                 log("%s; retry %d of %d in %.1f s", error, retry, self.settings.max_retries, delay)
                 self._sleep(delay)
 
@@ -279,14 +294,16 @@ class MoveworksHook(BaseHook):
         )
         if status == 429:
             self.stats.add(throttled=1)
-            if self.on_rate_limited is not None:
-                self.on_rate_limited(retry_delay(error, 1))
+            if self._pacer is not None:
+                self._pacer.throttled(retry_delay(error, 1))
         raise error
 
     def _transmit(self, method: str, url: str, what: str, **kwargs: Any) -> requests.Response:
         session = self.get_conn()
-        if self.before_request is not None:
-            self.before_request()
+        if self._pacer is not None:
+            self._pacer.acquire()
+        if self._stop.is_set():
+            raise MoveworksCancelledError(f"{what}: not sent, the run was stopped")
         self.stats.add(requests=1)
         settings = self.settings
         try:

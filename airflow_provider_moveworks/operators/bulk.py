@@ -6,8 +6,8 @@ only when the task runs.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from functools import cached_property
+from collections.abc import Callable, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_moveworks.version_compat import BaseOperator, Context
@@ -144,13 +144,21 @@ class MoveworksBulkUpdateConversationsOperator(BaseOperator):
         self.moveworks_conn_id = moveworks_conn_id
         self.assistant_name = assistant_name
 
-    @cached_property
-    def hook(self) -> MoveworksHook:
-        """One hook (one pooled session) shared by every worker thread."""
+    # How the hook waits between retries; ``None``: a wait that ends when the run stops. Tests
+    # record the waits instead.
+    _hook_sleep: Callable[[float], object] | None = None
+
+    def _hook_factory(self) -> Callable[..., MoveworksHook]:
+        """Builds the one hook (one pooled session) shared by every worker thread; the engine
+        adds its rate limiter and stop event."""
         from airflow_provider_moveworks.hooks.moveworks import MoveworksHook
 
-        return MoveworksHook(
-            self.moveworks_conn_id, assistant_name=self.assistant_name, pool_maxsize=self.max_concurrency
+        return partial(
+            MoveworksHook,
+            self.moveworks_conn_id,
+            assistant_name=self.assistant_name,
+            pool_maxsize=self.max_concurrency,
+            sleep=self._hook_sleep,
         )
 
     def execute(self, context: Context) -> dict[str, Any]:
@@ -168,10 +176,7 @@ class MoveworksBulkUpdateConversationsOperator(BaseOperator):
             progress_interval=self.progress_interval,
             retry_pass_delay=self.retry_pass_delay,
         )
-        try:
-            summary = run_bulk_update(self.hook, source, options, self.log)
-        finally:
-            self.hook.close()
+        summary = run_bulk_update(self._hook_factory(), source, options, self.log)
         self.log.info("Bulk update summary: %s", {k: v for k, v in summary.items() if k != "failures"})
         return summary
 

@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 
 from airflow_provider_moveworks.emulator import MoveworksEmulator
-from airflow_provider_moveworks.hooks.moveworks import MoveworksHook
 from airflow_provider_moveworks.operators.bulk import MoveworksBulkUpdateConversationsOperator
 from tests.conftest import API_KEY, ASSISTANT
 
@@ -41,12 +40,7 @@ def bulk_operator(
     operator = MoveworksBulkUpdateConversationsOperator(**kwargs)
     operator.progress_interval = progress_interval
     operator.retry_pass_delay = 0.0
-    operator.hook = MoveworksHook(  # type: ignore[misc]
-        operator.moveworks_conn_id,
-        assistant_name=operator.assistant_name,
-        pool_maxsize=operator.max_concurrency,
-        sleep=sleeps.append,
-    )
+    operator._hook_sleep = sleeps.append  # type: ignore[assignment]
     return operator
 
 

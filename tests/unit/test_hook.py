@@ -4,6 +4,7 @@ documented (and undocumented) answer becomes."""
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
 import requests
@@ -14,6 +15,7 @@ from airflow_provider_moveworks import __version__
 from airflow_provider_moveworks.exceptions import (
     MoveworksAuthenticationError,
     MoveworksBadRequestError,
+    MoveworksCancelledError,
     MoveworksClientError,
     MoveworksConnectionError,
     MoveworksNotFoundError,
@@ -411,10 +413,43 @@ def test_retries_are_logged_as_warnings_unless_turned_off(hook, api, sleeps, moc
     api.patch(CONV_URL, json=CONVERSATION)
     api.patch(CONV_URL, status=500, json=error_body("INTERNAL_ERROR", "boom"))
     api.patch(CONV_URL, json=CONVERSATION)
-    log = mocker.patch.object(type(hook), "log", new_callable=mocker.PropertyMock).return_value
+    log = mocker.patch.object(MoveworksHook, "log", new_callable=mocker.PropertyMock).return_value
     hook.update_conversation(CONV_ID, archived=True)
-    hook.warn_on_retry = False
-    hook.update_conversation(CONV_ID, archived=True)
+    MoveworksHook(sleep=sleeps.append, quiet_retries=True).update_conversation(CONV_ID, archived=True)
     assert log.warning.call_args.args[0] == "%s; retry %d of %d in %.1f s"
     assert log.warning.call_count == 1
     assert log.debug.call_count == 1
+
+
+def test_a_set_stop_event_ends_the_retry_wait_and_sends_nothing_more(set_connection, api) -> None:
+    set_connection()
+    stop = threading.Event()
+    waits: list[float] = []
+
+    def wait_then_stop(seconds: float) -> None:
+        waits.append(seconds)
+        stop.set()
+
+    api.patch(CONV_URL, status=500, json=error_body("INTERNAL_ERROR", "boom"))
+    hook = MoveworksHook(sleep=wait_then_stop, stop=stop)
+    with pytest.raises(MoveworksCancelledError, match=f"Updating conversation {CONV_ID}: not sent"):
+        hook.update_conversation(CONV_ID, archived=True)
+    assert len(api.calls) == 1
+    assert len(waits) == 1
+
+
+def test_the_pacer_is_asked_before_each_request_and_told_of_each_429(set_connection, api) -> None:
+    set_connection()
+    events: list[tuple[str, float | None]] = []
+
+    class Recorder:
+        def acquire(self) -> None:
+            events.append(("acquire", None))
+
+        def throttled(self, delay: float) -> None:
+            events.append(("throttled", delay))
+
+    api.patch(CONV_URL, status=429, headers={"Retry-After": "7"}, json=error_body("RATE_LIMIT_EXCEEDED", "x"))
+    api.patch(CONV_URL, json=CONVERSATION)
+    MoveworksHook(sleep=lambda s: None, pacer=Recorder()).update_conversation(CONV_ID, archived=True)
+    assert events == [("acquire", None), ("throttled", 7.0), ("acquire", None)]
