@@ -10,7 +10,7 @@ so that the task's ``retries`` act once the hook's own retries are spent.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from airflow_provider_moveworks.version_compat import AirflowException, AirflowFailException
 
@@ -142,3 +142,39 @@ class MoveworksTLSError(MoveworksConnectionError, AirflowFailException):
     """The TLS handshake failed, usually certificate verification: retrying cannot fix that."""
 
     retryable = False
+
+
+class MoveworksBulkInvalidRowsError(MoveworksError, AirflowFailException):
+    """A bulk run's input is unusable (``on_invalid="fail"`` and rows are invalid): raised before
+    any request is sent. Fixing the input is the only cure, so no task retry is spent on it."""
+
+
+class MoveworksBulkUpdateError(MoveworksError):
+    """Rows of a bulk run failed (or 404 with ``if_not_found="fail"``) after every row was tried.
+
+    :param summary: the run's summary, as the operator would have returned it.
+    """
+
+    def __init__(self, message: str, summary: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.summary = summary
+
+    def __reduce__(self) -> tuple[type[MoveworksBulkUpdateError], tuple[str, dict[str, Any]]]:
+        return type(self), (str(self), self.summary)
+
+
+class MoveworksBulkStoppedError(MoveworksError, AirflowFailException):
+    """A bulk run stopped early because Moveworks refused the credentials: every row would fail."""
+
+
+class MoveworksBulkInterruptedError(MoveworksError):
+    """A bulk run stopped early for a reason a later try may not meet: the task was told to stop
+    (``on_kill``), the server asked for a longer pause than the hook waits (``retry_after`` holds
+    its wait in seconds), or the token endpoint failed. A retry resumes where this try stopped.
+    """
+
+    retryable = True
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
