@@ -18,11 +18,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator
 from typing import Any, Protocol
 
-from airflow_provider_moveworks.bulk.storage import open_text
+from airflow_provider_moveworks.bulk.storage import is_uri, open_text
 
 STATE_KEY = "moveworks_bulk_progress"
 STATE_VERSION = 1
@@ -169,6 +170,8 @@ class Progress:
 
     def _report_rows(self) -> Iterator[int]:
         assert self._report_file is not None
+        if not is_uri(self._report_file) and not os.path.isfile(self._report_file):
+            return  # none yet, or a device such as /dev/full: nothing an earlier try wrote
         try:
             stream = open_text(self._report_file, "r", field="report_file")
         except Exception:  # no earlier report: nothing to resume

@@ -264,6 +264,8 @@ class BulkRun:
 
     def _log_stop(self, summary: dict[str, Any], resume: Resume) -> None:
         where = resume.where
+        if where == "report_file" and isinstance(self._cause, ReportWriteError):
+            where = None
         then = (
             f"a retry resumes from {where}"
             if where
