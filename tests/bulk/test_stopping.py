@@ -115,7 +115,10 @@ def test_on_kill_stops_sending_within_two_seconds_and_reports_every_answered_row
     updated = [line for line in lines if line["outcome"] == "updated"]
     assert len(updated) == emu.request_count(method="PATCH", status=200) == len(lines)
     log = capfd.readouterr().out
-    assert f"Bulk update stopped by on_kill after {len(lines):,} of 2,000 rows; a retry resumes from report_file" in log
+    assert (
+        f"Bulk update stopped by on_kill after {len(lines):,} of 2,000 rows; a retry resumes from report_file"
+        in log
+    )
 
 
 def test_stopping_cuts_short_a_retry_after_pause_and_the_hooks_retry_wait(
@@ -142,7 +145,9 @@ def test_stopping_cuts_short_a_retry_after_pause_and_the_hooks_retry_wait(
     assert bulk_threads() == []
 
 
-def test_stopping_cuts_short_the_wait_before_a_retry_pass(make_operator, add_conversations, emulator_connection):
+def test_stopping_cuts_short_the_wait_before_a_retry_pass(
+    make_operator, add_conversations, emulator_connection
+):
     emu = emulator_connection
     ids = add_conversations(5)
     emu.configure(error_rate=1.0)  # every PATCH 500: every row waits for a retry pass
