@@ -83,7 +83,8 @@ def test_update_sends_exactly_one_patch_with_only_the_given_fields(hook, api) ->
     ("kwargs", "body"), [({"title": "T"}, {"title": "T"}), ({"archived": False}, {"archived": False})]
 )
 def test_update_never_sends_null_for_an_absent_field(hook, api, kwargs, body) -> None:
-    api.patch(CONV_URL, json=CONVERSATION, match=[matchers.json_params_matcher(body, strict_match=True)])
+    answer = {**CONVERSATION, **body}
+    api.patch(CONV_URL, json=answer, match=[matchers.json_params_matcher(body, strict_match=True)])
     hook.update_conversation(CONV_ID, **kwargs)
     assert json.loads(api.calls[0].request.body) == body
 
@@ -93,7 +94,7 @@ def test_one_session_is_reused_and_every_call_has_a_timeout(hook, api, mocker) -
     session = hook.get_conn()
     spy = mocker.spy(session, "request")
     hook.update_conversation(CONV_ID, archived=True)
-    hook.update_conversation(CONV_ID, archived=False)
+    hook.update_conversation(CONV_ID, title="Quarterly access review")
     assert hook.get_conn() is session
     assert [call.kwargs["timeout"] for call in spy.call_args_list] == [30.0, 30.0]
     assert [call.kwargs["allow_redirects"] for call in spy.call_args_list] == [False, False]
@@ -199,11 +200,46 @@ def test_rate_limit_honours_retry_after_as_an_http_date(hook, api, sleeps, mocke
     assert sleeps == [12.0]
 
 
-def test_retry_after_is_capped(hook, api, sleeps) -> None:
-    api.patch(CONV_URL, status=429, headers={"Retry-After": "86400"})
+@pytest.mark.parametrize(
+    ("status", "error_class"), [(429, MoveworksRateLimitError), (503, MoveworksServerError)]
+)
+def test_a_retry_after_above_the_cap_is_raised_at_once_with_the_servers_wait(
+    hook, api, sleeps, status, error_class
+) -> None:
+    api.patch(CONV_URL, status=status, headers={"Retry-After": "86400"}, json=error_body("SLOW", "later"))
+    api.patch(CONV_URL, json=CONVERSATION)
+    with pytest.raises(error_class) as caught:
+        hook.update_conversation(CONV_ID, archived=True)
+    assert caught.value.retry_after == 86400.0
+    assert sleeps == []
+    assert len(api.calls) == 1
+    assert str(caught.value).startswith(
+        f"Updating conversation {CONV_ID}: Moveworks answered {status} SLOW asking to wait 86400 s, "
+        "longer than the 120 s the hook waits, so it is not retried now: later"
+    )
+
+
+def test_a_retry_after_on_a_503_is_honoured(hook, api, sleeps) -> None:
+    api.patch(CONV_URL, status=503, headers={"Retry-After": "7"}, body="")
+    api.patch(CONV_URL, json=CONVERSATION)
+    assert hook.update_conversation(CONV_ID, archived=True) == CONVERSATION
+    assert sleeps == [7.0]
+
+
+def test_a_retry_after_at_the_cap_is_slept_on(hook, api, sleeps) -> None:
+    api.patch(CONV_URL, status=429, headers={"Retry-After": "120"})
     api.patch(CONV_URL, json=CONVERSATION)
     hook.update_conversation(CONV_ID, archived=True)
     assert sleeps == [120.0]
+
+
+@pytest.mark.parametrize("retry_after", ["0", "-5", "Tue, 14 Nov 2023 22:13:32 GMT", "nan", "soon"])
+def test_a_retry_after_of_no_wait_gets_the_normal_backoff(hook, api, sleeps, mocker, retry_after) -> None:
+    mocker.patch("airflow_provider_moveworks.client.retry.random.random", return_value=0.0)
+    api.patch(CONV_URL, status=429, headers={"Retry-After": retry_after})
+    api.patch(CONV_URL, json=CONVERSATION)
+    hook.update_conversation(CONV_ID, archived=True)
+    assert sleeps == [0.25]
 
 
 def test_connection_errors_and_timeouts_are_retried(hook, api, sleeps) -> None:

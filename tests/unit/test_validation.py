@@ -115,10 +115,11 @@ def test_update_body_needs_at_least_one_field() -> None:
     [
         ("", "is required"),
         (None, "is required"),
-        ("bot\r\nX-Evil: 1", "contains control characters"),
-        ("bot\x00", "contains control characters"),
-        (" bot", "has leading or trailing spaces"),
-        ("bot☃", "cannot be sent in an HTTP header"),
+        ("bot\r\nX-Evil: 1", "contains a control character"),
+        ("bot\x00", "contains a control character"),
+        ("bot\x9bx", "contains a control character (C1)"),
+        (" bot", "has leading or trailing whitespace"),
+        ("bot☃", "that HTTP headers cannot carry"),
     ],
 )
 def test_assistant_name_rejects_empty_and_header_breaking_values(bad: object, reason: str) -> None:
@@ -126,6 +127,8 @@ def test_assistant_name_rejects_empty_and_header_breaking_values(bad: object, re
         validate_assistant_name(bad)
     assert caught.value.field == "assistant_name"
     assert reason in caught.value.reason
+    if isinstance(bad, str) and bad.strip():
+        assert bad.strip() not in str(caught.value)  # the field and the reason, never the value
 
 
 @pytest.mark.parametrize(
