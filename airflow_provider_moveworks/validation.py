@@ -61,9 +61,7 @@ def validate_title(value: Any) -> str:
             "title", f"must be a string, got {type(value).__name__} {describe(value)}"
         )
     if not any(not char.isspace() and char not in _INVISIBLE for char in value):
-        raise MoveworksValidationError(
-            "title", "must not be empty or blank (whitespace or invisible characters only)"
-        )
+        raise MoveworksValidationError("title", "must not be empty or blank")
     if len(value) > TITLE_MAX_LENGTH:
         raise MoveworksValidationError(
             "title", f"is {len(value)} characters long, at most {TITLE_MAX_LENGTH}"

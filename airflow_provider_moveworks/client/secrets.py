@@ -12,6 +12,7 @@ def secret_forms(secret: str) -> set[str]:
     forms = {
         secret,
         quote(secret, safe=""),
+        quote(secret),  # "/" kept, as in a URL path
         quote_plus(secret, safe=""),
         json.dumps(secret)[1:-1],
         json.dumps(secret, ensure_ascii=False)[1:-1],
