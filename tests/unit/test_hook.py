@@ -4,7 +4,9 @@ documented (and undocumented) answer becomes."""
 from __future__ import annotations
 
 import json
+import re
 import threading
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
@@ -489,3 +491,145 @@ def test_the_pacer_is_asked_before_each_request_and_told_of_each_429(set_connect
     api.patch(CONV_URL, json=CONVERSATION)
     MoveworksHook(sleep=lambda s: None, pacer=Recorder()).update_conversation(CONV_ID, archived=True)
     assert events == [("acquire", None), ("throttled", 7.0), ("acquire", None)]
+
+
+# -- answers that lie -----------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("answer", "says"),
+    [
+        (
+            {**CONVERSATION, "conversation_id": "conv_01OTHER"},
+            "a conversation that is about another conversation",
+        ),
+        (
+            {**CONVERSATION, "archived": False},
+            "a conversation that has archived=False although True was sent",
+        ),
+    ],
+    ids=["another-conversation", "other-archived"],
+)
+def test_a_200_that_contradicts_the_update_is_a_client_error_and_not_retried(
+    hook, api, sleeps, answer, says
+) -> None:
+    api.patch(CONV_URL, json=answer, headers={"x-moveworks-root-uuid": ROOT_UUID})
+    with pytest.raises(MoveworksClientError) as caught:
+        hook.update_conversation(CONV_ID, archived=True)
+    assert str(caught.value) == (
+        f"Updating conversation {CONV_ID}: Moveworks answered 200 with {says}; the update cannot be "
+        f"confirmed (x-moveworks-root-uuid {ROOT_UUID})"
+    )
+    assert isinstance(caught.value, AirflowFailException)
+    assert caught.value.conversation_id == CONV_ID
+    assert len(api.calls) == 1
+    assert sleeps == []
+
+
+def test_a_different_title_in_the_answer_only_warns(hook, api, mocker) -> None:
+    warning = mocker.patch.object(type(hook.log), "warning", create=True)
+    api.patch(CONV_URL, json={**CONVERSATION, "title": "quarterly access review"})
+    result = hook.update_conversation(CONV_ID, title="Quarterly access review", archived=True)
+    assert result["title"] == "quarterly access review"
+    assert [c.args for c in warning.call_args_list] == [
+        ("%s: Moveworks answered with a different title than was sent", f"Updating conversation {CONV_ID}")
+    ]
+
+
+# -- listing that never ends or makes no sense ----------------------------------------------------
+@pytest.mark.parametrize(
+    ("page", "says"),
+    [
+        (
+            {"conversations": [], "metadata": [1]},
+            "a page that has a 'metadata' that is a list, not an object",
+        ),
+        (
+            {"conversations": [], "metadata": {"next_cursor": {"a": 1}}},
+            "a page that has a 'next_cursor' that is a dict, not a string",
+        ),
+        ({"conversations": [], "metadata": {"next_cursor": 7}}, "a 'next_cursor' that is a int"),
+        ({"conversations": {"a": 1}}, "a page that has no 'conversations' list"),
+        ({"conversations": [1]}, "a conversation that is a int, not an object"),
+    ],
+)
+def test_a_malformed_page_is_a_client_error(hook, api, page, says) -> None:
+    api.get(f"{BASE_URL}/conversations", json=page)
+    with pytest.raises(MoveworksClientError, match=re.escape(says)):
+        list(hook.list_conversations())
+    assert len(api.calls) == 1
+
+
+def test_empty_pages_with_a_fresh_cursor_each_end_after_three(hook, api) -> None:
+    cursors = (f"c{n}" for n in range(1000))
+    api.add_callback(
+        responses.GET,
+        f"{BASE_URL}/conversations",
+        callback=lambda r: (
+            200,
+            {},
+            json.dumps({"conversations": [], "metadata": {"next_cursor": next(cursors)}}),
+        ),
+    )
+    with pytest.raises(MoveworksClientError) as caught:
+        list(hook.list_conversations())
+    assert str(caught.value) == (
+        "Listing conversations: the API returned 4 empty pages in a row, each with a further cursor; "
+        "stopped rather than follow it without end"
+    )
+    assert len(api.calls) == 4
+
+
+def test_an_empty_page_between_full_ones_is_followed(hook, api) -> None:
+    pages = iter(
+        [
+            {"conversations": [conv(1)], "metadata": {"next_cursor": "c1"}},
+            {"conversations": [], "metadata": {"next_cursor": "c2"}},
+            {"conversations": [], "metadata": {"next_cursor": "c3"}},
+            {"conversations": [], "metadata": {"next_cursor": "c4"}},
+            {"conversations": [conv(2)], "metadata": {"next_cursor": "c5"}},
+            {"conversations": [], "metadata": {"next_cursor": ""}},
+        ]
+    )
+    api.add_callback(
+        responses.GET, f"{BASE_URL}/conversations", callback=lambda r: (200, {}, json.dumps(next(pages)))
+    )
+    assert [c["conversation_id"] for c in hook.list_conversations()] == ["conv_1", "conv_2"]
+    assert [parse_qs(urlsplit(c.request.url).query).get("cursor") for c in api.calls] == [
+        None,
+        ["c1"],
+        ["c2"],
+        ["c3"],
+        ["c4"],
+        ["c5"],
+    ]
+
+
+# -- timeouts: before or after the request was sent -----------------------------------------------
+def test_a_read_timeout_says_moveworks_may_have_applied_the_update(set_connection, api) -> None:
+    set_connection(extra={"assistant_name": ASSISTANT, "max_retries": 0, "timeout": 2})
+    api.patch(CONV_URL, body=requests.ReadTimeout("read timed out"))
+    with pytest.raises(MoveworksTimeoutError) as caught:
+        MoveworksHook().update_conversation(CONV_ID, archived=True)
+    assert str(caught.value) == (
+        f"Updating conversation {CONV_ID}: no answer within 2 s after the request was sent; Moveworks may "
+        "have applied it, and repeating it is safe because the PATCH sets absolute values"
+    )
+    assert "could not reach" not in str(caught.value)
+
+
+def test_a_connect_timeout_says_the_request_was_not_sent(set_connection, api) -> None:
+    set_connection(extra={"assistant_name": ASSISTANT, "max_retries": 0, "timeout": 2})
+    api.patch(CONV_URL, body=requests.ConnectTimeout("connect timed out"))
+    with pytest.raises(MoveworksTimeoutError) as caught:
+        MoveworksHook().update_conversation(CONV_ID, archived=True)
+    assert str(caught.value) == f"Updating conversation {CONV_ID}: no answer within 2 s (not sent)"
+
+
+def test_a_stop_during_a_retry_wait_ends_it_and_sends_nothing_more(set_connection, api) -> None:
+    set_connection(extra={"assistant_name": ASSISTANT, "max_retries": 5})
+    api.patch(CONV_URL, status=503, body="")
+    stop = threading.Event()
+    threading.Timer(0.2, stop.set).start()
+    hook = MoveworksHook(stop=stop)  # the default wait: stop.wait, ended by the stop
+    with pytest.raises(MoveworksCancelledError):
+        hook.update_conversation(CONV_ID, archived=True)
+    assert 1 <= len(api.calls) <= 3  # backoff 0.25-0.5 s, then 0.5-1 s: the stop at 0.2 s ends it
