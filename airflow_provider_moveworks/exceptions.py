@@ -50,6 +50,8 @@ class MoveworksAPIError(MoveworksError):
     :param api_message: the message from the error body, if any.
     :param request_id: the ``x-moveworks-root-uuid`` header, which Moveworks support can trace.
     :param conversation_id: the conversation the request was about, if any.
+    :param retry_after: the server's ``Retry-After`` in seconds (429 and 503), uncapped, if it
+        sent a usable one.
     """
 
     hint: ClassVar[str] = ""
@@ -63,8 +65,10 @@ class MoveworksAPIError(MoveworksError):
         api_message: str | None = None,
         request_id: str | None = None,
         conversation_id: str | None = None,
+        retry_after: float | None = None,
     ) -> None:
         self.summary = summary
+        self.retry_after = retry_after
         self.status = status
         self.code = code
         self.api_message = api_message
@@ -112,14 +116,14 @@ class MoveworksClientError(MoveworksAPIError, AirflowFailException):
 
 
 class MoveworksRateLimitError(MoveworksAPIError):
-    """429: rate limited. ``retry_after`` holds the server's wait in seconds, if it sent one."""
+    """429: rate limited. ``retry_after`` holds the server's wait in seconds, if it sent one.
+
+    A wait longer than the hook will sleep (120 s) is not slept on: the error is raised at once,
+    with ``retry_after`` the server's full wait, for the task's retries to act on.
+    """
 
     retryable = True
     hint = "Lower the request rate, or ask Moveworks support to raise the limit"
-
-    def __init__(self, summary: str, *, retry_after: float | None = None, **kwargs: object) -> None:
-        self.retry_after = retry_after
-        super().__init__(summary, **kwargs)  # type: ignore[arg-type]
 
 
 class MoveworksServerError(MoveworksAPIError):
@@ -136,6 +140,17 @@ class MoveworksConnectionError(MoveworksError):
 
 class MoveworksTimeoutError(MoveworksConnectionError):
     """No answer within the connection's ``timeout``."""
+
+
+class MoveworksTokenError(MoveworksConnectionError):
+    """The OAuth token endpoint kept failing (5xx, 429, timeouts) through its own retries.
+
+    Transient, so the task's ``retries`` act, but not retried by the hook: the token fetch has
+    already spent its retry budget, and every request of the hook shares that one failure.
+    400/401 from the token endpoint are :class:`MoveworksAuthenticationError` instead.
+    """
+
+    retryable = False
 
 
 class MoveworksTLSError(MoveworksConnectionError, AirflowFailException):
