@@ -34,7 +34,7 @@ from airflow_provider_moveworks.bulk.summary import (
     describe_failures,
     headline,
 )
-from airflow_provider_moveworks.client.retry import MAX_RETRY_AFTER
+from airflow_provider_moveworks.client.retry import MAX_RETRY_AFTER, waits_too_long
 from airflow_provider_moveworks.exceptions import (
     MoveworksAPIError,
     MoveworksAuthenticationError,
@@ -45,7 +45,7 @@ from airflow_provider_moveworks.exceptions import (
     MoveworksCancelledError,
     MoveworksError,
     MoveworksNotFoundError,
-    MoveworksRateLimitError,
+    MoveworksTokenError,
 )
 
 if TYPE_CHECKING:
@@ -464,16 +464,15 @@ class _Engine:
 
 
 def _halts_run(error: MoveworksError) -> bool:
-    """Errors that every other row would meet too: a throttle longer than the hook waits, or a
-    token endpoint that fails."""
-    if isinstance(error, MoveworksRateLimitError):
-        return error.retry_after is not None and error.retry_after > MAX_RETRY_AFTER
-    return type(error).__name__ == "MoveworksTokenError"
+    """Errors that every other row would meet too: a server wait longer than the hook sleeps
+    (stop now, a retry of the task comes after the wait), or a token endpoint that fails."""
+    return waits_too_long(error) or isinstance(error, MoveworksTokenError)
 
 
 def _halt_reason(error: MoveworksError) -> str:
-    if isinstance(error, MoveworksRateLimitError):
-        return f"a Retry-After of {error.retry_after:g} s (above the {MAX_RETRY_AFTER:g} s the hook waits)"
+    if waits_too_long(error):
+        retry_after = getattr(error, "retry_after", 0.0)
+        return f"a Retry-After of {retry_after:g} s (above the {MAX_RETRY_AFTER:g} s the hook waits)"
     return "a failing token endpoint"
 
 
