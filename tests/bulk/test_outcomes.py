@@ -203,7 +203,8 @@ def test_permanent_errors_fail_the_task_after_every_row_was_tried(make_operator,
     assert summary["requests"] == 6
     assert {(f["status"], f["code"]) for f in summary["failures"]} == {(403, "FORBIDDEN")}
     assert str(raised.value).startswith(
-        "Bulk update of 6 rows: 6 failed, 0 not found, 0 invalid, 0 duplicates, 0 updated. First ones: row 1 ("
+        "Bulk update of 6 rows: 6 failed, 0 not found, 0 invalid, 0 duplicates, 0 updated. "
+        "First ones: row 1 ("
     )
     assert emulator.request_count(method="PATCH", status=403) == 6
 

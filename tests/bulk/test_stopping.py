@@ -8,8 +8,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import pytest
-
 from airflow_provider_moveworks.bulk import summary as summary_module
 from airflow_provider_moveworks.exceptions import MoveworksBulkInterruptedError
 from airflow_provider_moveworks.operators.bulk import MoveworksBulkUpdateConversationsOperator
@@ -162,5 +160,3 @@ def test_stopping_cuts_short_the_wait_before_a_retry_pass(
 
     assert not thread.is_alive(), "the hour-long retry-pass delay was not cut short"
     assert isinstance(outcome.get("error"), MoveworksBulkInterruptedError)
-    summary = None
-    assert summary is None
