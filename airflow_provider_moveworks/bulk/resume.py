@@ -27,6 +27,10 @@ from airflow_provider_moveworks.bulk.storage import is_uri, open_text
 
 STATE_KEY = "moveworks_bulk_progress"
 STATE_VERSION = 1
+# At most this many ranges are saved (~200 KB of JSON): with scattered failures the list could
+# grow with the input. The first ones are kept, so a retry re-sends only rows past them (PATCH
+# sets absolute values: sending a row twice is harmless, only slower).
+MAX_SAVED_RANGES = 10_000
 
 
 class RowRanges:
@@ -165,7 +169,11 @@ class Progress:
         self._dirty = False
         self._store.set(
             STATE_KEY,
-            {"version": STATE_VERSION, "fingerprint": self._fingerprint, "updated": self.updated.ranges()},
+            {
+                "version": STATE_VERSION,
+                "fingerprint": self._fingerprint,
+                "updated": self.updated.ranges()[:MAX_SAVED_RANGES],
+            },
         )
 
     def _report_rows(self) -> Iterator[int]:

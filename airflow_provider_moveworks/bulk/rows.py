@@ -39,6 +39,11 @@ class RowSource:
         self._updates = None if updates is None else _as_sequence(updates)
         self._file = updates_file or None
 
+    @property
+    def location(self) -> str | None:
+        """The input file's path or URI, ``None`` for a list."""
+        return self._file
+
     def rows(self) -> Iterator[RawRow]:
         """One pass over the input, record by record."""
         if self._updates is not None:

@@ -46,6 +46,7 @@ from airflow_provider_moveworks.exceptions import (
     MoveworksError,
     MoveworksNotFoundError,
     MoveworksTokenError,
+    MoveworksValidationError,
 )
 
 if TYPE_CHECKING:
@@ -178,6 +179,10 @@ class BulkRun:
             raise MoveworksBulkInvalidRowsError(
                 f"{plan.invalid} of {plan.total} rows are invalid; no request was sent "
                 f"(on_invalid='fail'; 'skip' sends the valid rows). First ones: {quoted}"
+            )
+        if options.report_file and options.report_file == self._source.location:
+            raise MoveworksValidationError(
+                "report_file", "must not be the updates_file: writing the report would overwrite the input"
             )
         key = run_key(self._context, plan.fingerprint)
         resume = Resume(

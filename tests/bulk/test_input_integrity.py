@@ -184,3 +184,19 @@ def test_input_errors_fail_before_any_request_without_spending_retries(
         make_operator(updates=[{"conversation_id": cid, "title": "\ud800"}]).execute({})
     assert isinstance(invalid.value, AirflowFailException)
     assert emulator_connection.request_count() == 0
+
+
+@pytest.mark.integration
+def test_a_report_file_that_is_the_updates_file_fails_before_touching_the_input(
+    make_operator, emulator_connection, add_conversations, tmp_path
+):
+    (cid,) = add_conversations(1)
+    path = tmp_path / "updates.jsonl"
+    path.write_text(json.dumps({"conversation_id": cid, "archived": True}) + "\n")
+    before = path.read_text()
+
+    with pytest.raises(MoveworksValidationError, match="must not be the updates_file"):
+        make_operator(updates_file=str(path), report_file=str(path)).execute({})
+
+    assert path.read_text() == before
+    assert emulator_connection.request_count() == 0

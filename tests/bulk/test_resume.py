@@ -186,3 +186,17 @@ def test_row_ranges_merge_and_answer_membership():
     assert ranges.ranges() == [[1, 7], [10, 10]]
     assert len(ranges) == 8
     assert RowRanges([[5, 9], [1, 4], [12, 12]]).ranges() == [[1, 9], [12, 12]]
+
+
+def test_the_saved_progress_stays_small_when_updates_are_scattered(monkeypatch):
+    from airflow_provider_moveworks.bulk import resume
+
+    monkeypatch.setattr(resume, "MAX_SAVED_RANGES", 3)
+    store = MemoryStateStore()
+    progress = resume.Progress(store=store, report_file=None, key="k", fingerprint="f", log=None)
+    for row in range(1, 20, 2):  # every other row: 10 ranges
+        progress.add(row)
+
+    progress.save()
+
+    assert store.get(STATE_KEY)["updated"] == [[1, 1], [3, 3], [5, 5]]  # the first ones: a safe prefix
