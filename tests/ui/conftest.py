@@ -94,7 +94,7 @@ def airflow_ui() -> Iterator[str]:
             try:
                 if requests.get(f"{url}/api/v2/monitor/health", timeout=2).status_code == 200:
                     break
-            except requests.ConnectionError:
+            except requests.RequestException:  # not listening yet, or still starting up
                 pass
             if time.monotonic() > deadline:
                 pytest.fail(f"api-server not up within {STARTUP_SECONDS} s")
@@ -102,6 +102,7 @@ def airflow_ui() -> Iterator[str]:
         yield url
     finally:
         _stop(proc)
+        atexit.unregister(_stop)
         log.close()
         shutil.rmtree(home, ignore_errors=True)
 
@@ -133,6 +134,7 @@ def browser() -> Iterator[object]:
         yield driver
     finally:
         driver.quit()  # stops chromedriver and Chromium
+        atexit.unregister(driver.quit)
         shutil.rmtree(profile, ignore_errors=True)
 
 
