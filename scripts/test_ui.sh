@@ -18,4 +18,4 @@ fi
 
 "$PYTHON" -m pip install --quiet --disable-pip-version-check -c constraints/airflow-3.3.txt -e ".[ui]"
 # SIGINT on overrun: pytest stops, and atexit hooks stop the API server and the browser.
-MOVEWORKS_UI_TESTS=1 timeout --signal=INT --kill-after=20 180 "$PYTHON" -m pytest tests/ui -q --tb=short "$@"
+MOVEWORKS_UI_TESTS=1 timeout --signal=INT --kill-after=20 180 "$PYTHON" -m pytest tests/ui -q --tb=short --durations=3 "$@"

@@ -98,7 +98,7 @@ def airflow_ui() -> Iterator[str]:
                 pass
             if time.monotonic() > deadline:
                 pytest.fail(f"api-server not up within {STARTUP_SECONDS} s")
-            time.sleep(0.5)  # polling a port that has no event to wait on
+            time.sleep(0.25)  # polling a port that has no event to wait on
         yield url
     finally:
         _stop(proc)

@@ -58,7 +58,7 @@ class ConnectionDialog:
         from selenium.webdriver.support.ui import WebDriverWait
 
         self.driver = driver
-        self.wait = WebDriverWait(driver, WAIT_SECONDS)
+        self.wait = WebDriverWait(driver, WAIT_SECONDS, poll_frequency=0.1)
         self.screenshots = screenshots
 
     def shot(self, name: str) -> None:
