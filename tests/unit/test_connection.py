@@ -271,3 +271,15 @@ def test_a_missing_assistant_name_is_named_as_the_form_labels_it(set_connection,
         "Invalid Assistant name: is required: set it on the operator or as the connection extra "
         "'assistant_name'"
     )
+
+
+def test_prefixed_token_url_and_verify_of_older_forms_are_read(set_connection) -> None:
+    set_connection(
+        extra={
+            "extra__moveworks__assistant_name": ASSISTANT,
+            "extra__moveworks__token_url": "https://old-form.example.com/t",
+            "extra__moveworks__verify": "false",
+        }
+    )
+    settings = MoveworksHook().settings
+    assert (settings.token_url, settings.verify) == ("https://old-form.example.com/t", False)
