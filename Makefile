@@ -3,6 +3,8 @@
 #   make test            lint, types and the whole suite on Airflow 3.3
 #   make test-airflow2   the whole suite on Airflow 2.11
 #   make test-compat     the unit tests on Airflow 3.0, 3.1 and 3.2
+#   make test-ui         the connection form in Airflow 3.3's web UI, in a headless Chromium
+#   make test-package    build sdist + wheel, twine check, install into a clean venv, run a DAG
 #   make bench           the performance figures
 
 PYTHON ?= python3
@@ -19,7 +21,7 @@ CONSTRAINTS := constraints/airflow-$(AIRFLOW).txt
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(AIRFLOW)
 
-.PHONY: install lint typecheck test test-airflow2 test-compat test-unit demo bench clean
+.PHONY: install lint typecheck test test-airflow2 test-compat test-unit test-ui test-package demo bench clean
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -51,6 +53,13 @@ test-compat:
 	$(MAKE) --no-print-directory AIRFLOW=3.1 test-unit
 	$(MAKE) --no-print-directory AIRFLOW=3.2 test-unit
 
+test-ui: install
+	scripts/test_ui.sh
+
+test-package: install
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c $(CONSTRAINTS) -e ".[release]"
+	MOVEWORKS_PACKAGE_TESTS=1 $(BIN)/python -m pytest tests/packaging -q
+
 demo: install
 	$(BIN)/python scripts/demo.py
 
@@ -58,4 +67,4 @@ bench: install
 	$(BIN)/python benchmarks/run_all.py
 
 clean:
-	rm -rf .venv .venv-airflow* .demo build *.egg-info
+	rm -rf .venv .venv-airflow* .demo build dist *.egg-info ui-screenshots

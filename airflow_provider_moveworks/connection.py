@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from airflow_provider_moveworks.connection_form import CONN_FIELDS, MAX_RETRIES_LIMIT, MAX_TIMEOUT, field_name
 from airflow_provider_moveworks.defaults import (
     DEFAULT_BASE_URL,
     DEFAULT_MAX_RETRIES,
@@ -30,9 +31,6 @@ from airflow_provider_moveworks.validation import (
 )
 
 _log = logging.getLogger(__name__)
-
-MAX_TIMEOUT = 600.0
-MAX_RETRIES_LIMIT = 20
 
 _TRUE_WORDS = frozenset({"true", "1", "yes", "on"})
 _FALSE_WORDS = frozenset({"false", "0", "no", "off"})
@@ -84,14 +82,12 @@ def read_settings(
         base_url=validate_service_url(_base_url(conn), "connection host (base URL)"),
         secret=secret,
         client_id=client_id,
-        assistant_name=validate_assistant_name(
+        assistant_name=_assistant_name(
             assistant_name if assistant_name is not None else extras.get("assistant_name")
         ),
-        token_url=validate_service_url(
-            extras.get("token_url") or DEFAULT_TOKEN_URL, "connection extra 'token_url'"
-        ),
+        token_url=_token_url(extras),
         timeout=coerce_timeout(timeout if timeout is not None else extras.get("timeout")),
-        verify=coerce_verify(extras.get("verify")),
+        verify=coerce_verify(extras.get("verify"), extras.get("ca_bundle_path")),
         max_retries=coerce_max_retries(max_retries if max_retries is not None else extras.get("max_retries")),
         proxies=coerce_proxies(extras.get("proxies")),
     )
@@ -146,6 +142,23 @@ class _Extras:
         return None
 
 
+def _assistant_name(value: Any) -> str:
+    try:
+        return validate_assistant_name(value)
+    except MoveworksValidationError as error:
+        # Name it as the connection form labels it, whichever of form or operator should set it.
+        raise MoveworksValidationError(CONN_FIELDS["assistant_name"]["label"], error.reason) from None
+
+
+def _token_url(extras: _Extras) -> str:
+    """``oauth_url``; ``token_url`` is what connections saved by earlier versions hold."""
+    if extras.get("oauth_url") is not None:
+        return validate_service_url(extras.get("oauth_url"), field_name("oauth_url"))
+    if extras.get("token_url") is not None:
+        return validate_service_url(extras.get("token_url"), "connection extra 'token_url'")
+    return DEFAULT_TOKEN_URL
+
+
 def _base_url(conn: ConnectionLike) -> str:
     host = (conn.host or "").strip()
     if not host:
@@ -162,10 +175,10 @@ def coerce_timeout(value: Any) -> float:
     """Seconds per request: a positive number, also as a string such as ``"30"``."""
     if value is None:
         return DEFAULT_TIMEOUT
-    number = _number(value, "connection extra 'timeout'")
+    number = _number(value, field_name("timeout"))
     if not 0 < number <= MAX_TIMEOUT:
         raise MoveworksValidationError(
-            "connection extra 'timeout'",
+            field_name("timeout"),
             f"{describe(value)} is not a number of seconds in (0, {MAX_TIMEOUT:g}]",
         )
     return number
@@ -175,25 +188,41 @@ def coerce_max_retries(value: Any) -> int:
     """Retries of one request: a whole number from 0 to 20, also as a string."""
     if value is None:
         return DEFAULT_MAX_RETRIES
-    number = _number(value, "connection extra 'max_retries'")
+    number = _number(value, field_name("max_retries"))
     if number != int(number) or not 0 <= number <= MAX_RETRIES_LIMIT:
         raise MoveworksValidationError(
-            "connection extra 'max_retries'",
+            field_name("max_retries"),
             f"{describe(value)} is not a whole number from 0 to {MAX_RETRIES_LIMIT}",
         )
     return int(number)
 
 
-def coerce_verify(value: Any) -> bool | str:
-    """TLS verification: true, false, or the path of a CA bundle that exists."""
+def coerce_verify(value: Any, ca_bundle_path: Any = None) -> bool | str:
+    """TLS verification: the form's switch (a boolean) and CA-bundle path, or the string that
+    earlier versions stored in ``verify``: true, false, or a CA bundle path."""
+    if isinstance(value, str):
+        value = _verify_from_text(value)
     if value is None:
-        return True
-    if isinstance(value, bool):
-        return value
-    if not isinstance(value, str):
+        value = True
+    if not isinstance(value, (bool, str)):
         raise MoveworksValidationError(
-            "connection extra 'verify'", f"{describe(value)} is not true, false or a CA bundle path"
+            field_name("verify"), f"{describe(value)} is not true, false or a CA bundle path"
         )
+    if value is False or ca_bundle_path is None:
+        return value
+    if not isinstance(ca_bundle_path, str) or not ca_bundle_path.strip():
+        raise MoveworksValidationError(
+            field_name("ca_bundle_path"), f"{describe(ca_bundle_path)} is not a path"
+        )
+    path = os.path.expanduser(ca_bundle_path.strip())
+    if not os.path.isfile(path):
+        raise MoveworksValidationError(
+            field_name("ca_bundle_path"), f"{describe(ca_bundle_path)} does not exist on this worker"
+        )
+    return path
+
+
+def _verify_from_text(value: str) -> bool | str:
     word = value.strip().lower()
     if word in _TRUE_WORDS:
         return True
@@ -202,7 +231,7 @@ def coerce_verify(value: Any) -> bool | str:
     path = os.path.expanduser(value.strip())
     if not os.path.exists(path):
         raise MoveworksValidationError(
-            "connection extra 'verify'",
+            field_name("verify"),
             f"{describe(value)} is neither true/false nor an existing CA bundle path",
         )
     return path

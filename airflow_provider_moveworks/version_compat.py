@@ -1,9 +1,10 @@
 """The one place that knows Airflow 2.11 from Airflow 3.x.
 
-Everything else in the provider (and the example DAGs) imports Airflow names from here, so that
-no other module branches on the Airflow version. Names that only DAG files, tests and the
-bulk operator need (``dag``, ``task``, ``Param``, ``DagBag``, ``ObjectStoragePath``) load on
-first use: the operator module is imported at every DAG parse and must stay cheap.
+Everything else in the provider imports Airflow names from here, so that no other module
+branches on the Airflow version. DAG files (the example DAGs too) import Airflow's names as
+users do: ``airflow.sdk``, or ``airflow.providers.common.compat.sdk`` on both 2.11 and 3.x.
+``ObjectStoragePath`` (the bulk operator's files) and ``DagBag`` (the test suite) load on first
+use: the operator module is imported at every DAG parse and must stay cheap.
 """
 
 from __future__ import annotations
@@ -33,12 +34,8 @@ if AIRFLOW_V_3_0_PLUS:
         )
 
     _LAZY = {
-        "DAG": "airflow.sdk",
-        "dag": "airflow.sdk",
-        "task": "airflow.sdk",
         "ObjectStoragePath": "airflow.sdk",
         "DagBag": "airflow.dag_processing.dagbag airflow.models.dagbag",  # 3.2+, then 3.0/3.1
-        "Param": "airflow.sdk",
     }
 else:  # Airflow 2.11
     from airflow.exceptions import (  # type: ignore[no-redef]
@@ -52,17 +49,13 @@ else:  # Airflow 2.11
     from airflow.utils.log.secrets_masker import mask_secret  # type: ignore[no-redef]
 
     _LAZY = {
-        "DAG": "airflow.models.dag",
-        "dag": "airflow.decorators",
-        "task": "airflow.decorators",
         "ObjectStoragePath": "airflow.io.path",
         "DagBag": "airflow.models.dagbag",
-        "Param": "airflow.models.param",
     }
 
 if TYPE_CHECKING:
     from airflow.dag_processing.dagbag import DagBag
-    from airflow.sdk import DAG, ObjectStoragePath, Param, dag, task
+    from airflow.sdk import ObjectStoragePath
 
 
 def load_retry_policy() -> Any | None:
@@ -90,7 +83,6 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "AIRFLOW_V_3_0_PLUS",
-    "DAG",
     "AirflowException",
     "AirflowFailException",
     "AirflowSkipException",
@@ -99,9 +91,6 @@ __all__ = [
     "Context",
     "DagBag",
     "ObjectStoragePath",
-    "Param",
-    "dag",
     "load_retry_policy",
     "mask_secret",
-    "task",
 ]

@@ -41,7 +41,7 @@ DAG_FILE = textwrap.dedent(
     """
     from airflow_provider_moveworks.operators.bulk import MoveworksBulkUpdateConversationsOperator
     from airflow_provider_moveworks.operators.moveworks import MoveworksUpdateConversationOperator
-    from airflow_provider_moveworks.version_compat import DAG, task
+    from airflow.providers.common.compat.sdk import DAG, task
 
     with DAG(dag_id="bench_mapped", schedule=None, params={"ids": []}) as mapped:
         @task

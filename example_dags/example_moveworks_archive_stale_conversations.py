@@ -9,7 +9,8 @@ conversations stay readable and can be unarchived. Three steps:
 2. ``archive`` hands the file to ``MoveworksBulkUpdateConversationsOperator``: one task, many
    requests in flight, every row accounted for in ``report.jsonl``.
 3. ``write_audit`` joins the two into ``audit.csv`` (id, title, last update, outcome) and says
-   "Archived X of Y conversations".
+   "Archived X of Y conversations". A title that a spreadsheet would run as a formula (starting
+   with ``=``, ``+``, ``-`` or ``@``) is written with a leading apostrophe.
 
 Files go under ``params.work_dir`` (any Airflow object-storage URI: ``file://``, ``s3://``...),
 one folder per run. On several workers, point it at storage they all reach.
@@ -24,8 +25,18 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import IO, Any
 
+from airflow.providers.common.compat.sdk import DAG, ObjectStoragePath, Param, task
+
 from airflow_provider_moveworks.operators.moveworks import MoveworksBulkUpdateConversationsOperator
-from airflow_provider_moveworks.version_compat import DAG, ObjectStoragePath, Param, task
+
+# A cell starting with one of these is a formula to Excel, LibreOffice and Google Sheets.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(text: str) -> str:
+    """Text a spreadsheet shows as text: a leading apostrophe stops a title such as
+    ``=HYPERLINK(...)`` from becoming a formula when someone opens ``audit.csv``."""
+    return f"'{text}" if text.startswith(FORMULA_STARTS) else text
 
 
 def lines(handle: IO[str]) -> Iterator[str]:
@@ -95,7 +106,7 @@ with DAG(
                 writer.writerow(
                     [
                         row["conversation_id"],
-                        row["title"],
+                        spreadsheet_safe(row["title"]),
                         row["updated_at"],
                         outcomes.get(row["conversation_id"], "not sent"),
                     ]

@@ -18,8 +18,9 @@ import csv
 from datetime import datetime, timezone
 from pathlib import Path
 
+from airflow.providers.common.compat.sdk import DAG, task
+
 from airflow_provider_moveworks.operators.moveworks import MoveworksUpdateConversationOperator
-from airflow_provider_moveworks.version_compat import DAG, task
 
 SAMPLE_CSV = Path(__file__).parent / "data" / "conversation_titles.csv"
 

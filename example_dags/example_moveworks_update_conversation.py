@@ -5,17 +5,23 @@ renamed or archived: trigger the DAG with a run configuration such as
 
     {"conversation_id": "conv_01ARZ3NDEKTSV4RRFFQ69G5FAV", "title": "Laptop refresh", "archived": true}
 
-Either ``title`` or ``archived`` may be left out (null): only what is given is changed. The DAG
-renders templates as native objects, so ``archived`` stays a boolean and a missing title stays
-``None`` instead of becoming the string "None".
+or from the trigger form. ``title`` left empty keeps the current title; ``archived`` is one of
+"unchanged" (the default: the flag is not sent), true (archive) or false (unarchive), so that
+leaving it alone never reads as "false". A run must change something: the form cannot compare
+two fields, so a run with neither a title nor an archive choice fails before any request is
+sent. The DAG renders templates as native objects, so ``archived`` stays a boolean and a missing
+title stays ``None`` instead of becoming the string "None".
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
 
+from airflow.providers.common.compat.sdk import DAG, Param
+
 from airflow_provider_moveworks.operators.moveworks import MoveworksUpdateConversationOperator
-from airflow_provider_moveworks.version_compat import DAG, Param
+
+UNCHANGED = "unchanged"
 
 with DAG(
     dag_id="example_moveworks_update_conversation",
@@ -25,9 +31,24 @@ with DAG(
     catchup=False,
     render_template_as_native_obj=True,
     params={
-        "conversation_id": Param(None, type=["null", "string"], description="conv_... id to update"),
-        "title": Param(None, type=["null", "string"], maxLength=256, description="new title, or null"),
-        "archived": Param(None, type=["null", "boolean"], description="new archived flag, or null"),
+        # No default: the form asks for it before it lets a run start.
+        "conversation_id": Param(
+            type="string", pattern="^conv_[A-Za-z0-9]+$", description="the conv_... id to update"
+        ),
+        "title": Param(
+            None,
+            type=["null", "string"],
+            minLength=1,
+            maxLength=256,
+            description="the new title; leave empty to keep the current one",
+        ),
+        "archived": Param(
+            UNCHANGED,
+            type=["string", "boolean"],
+            enum=[UNCHANGED, True, False],
+            values_display={UNCHANGED: "leave unchanged", "true": "archive", "false": "unarchive"},
+            description="archive, unarchive, or leave the flag as it is",
+        ),
     },
     tags=["example", "moveworks"],
 ) as dag:
@@ -35,6 +56,6 @@ with DAG(
         task_id="update_conversation",
         conversation_id="{{ params.conversation_id }}",
         title="{{ params.title }}",
-        archived="{{ params.archived }}",
+        archived="{{ none if params.archived == 'unchanged' else params.archived }}",
         if_not_found="fail",
     )

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import errno
 import json
+import os
+import shlex
 import signal
 import sys
 import threading
@@ -23,6 +26,17 @@ from .server import (
 )
 
 _COMMANDS = ("serve", "state", "counters", "configure", "reset-counters")
+_URL_VARIABLE = "MOVEWORKS_EMULATOR_URL"
+_AIRFLOW_API_PORT = 8080
+
+
+class _HelpWithDefaults(argparse.ArgumentDefaultsHelpFormatter):
+    """``--help`` shows each default, except where there is none or it is a flag's."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or isinstance(action.default, bool):
+            return action.help
+        return super()._get_help_string(action)
 
 
 def _add_fault_flags(parser: argparse.ArgumentParser, defaults: bool) -> None:
@@ -65,21 +79,41 @@ def _fault_knobs(args: argparse.Namespace) -> dict[str, Any]:
 def _serve_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m airflow_provider_moveworks.emulator",
-        description="Run a local Moveworks Conversations API emulator. "
-        f"Other commands: {', '.join(_COMMANDS[1:])} (each takes --url).",
+        description="Run a local Moveworks Conversations API emulator; it prints its URLs, the "
+        "credentials it accepts and a ready-to-paste AIRFLOW_CONN_MOVEWORKS_DEFAULT. Other "
+        f"commands query a running one: {', '.join(_COMMANDS[1:])} (see <command> --help).",
+        formatter_class=_HelpWithDefaults,
     )
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
-    parser.add_argument("--api-key", action="append", dest="api_keys", help="repeatable")
-    parser.add_argument("--client-id", default=DEFAULT_CLIENT_ID)
-    parser.add_argument("--client-secret", default=DEFAULT_CLIENT_SECRET)
-    parser.add_argument("--assistant-name", default=DEFAULT_ASSISTANT)
-    parser.add_argument("--seed-conversations", type=int, default=0)
-    parser.add_argument("--archived-share", type=float, default=0.2)
-    parser.add_argument("--random-seed", type=int, default=None)
-    parser.add_argument("--token-ttl", type=float, default=3600.0, help="seconds")
-    parser.add_argument("--token-response-shape", choices=("flat", "wrapped"), default="flat")
-    parser.add_argument("--base-path", default="/rest/v1beta1")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument(
+        "--port", type=int, default=0, help="0 picks a free port (avoid 8080: Airflow's API server)"
+    )
+    parser.add_argument(
+        "--api-key",
+        action="append",
+        dest="api_keys",
+        help=f"an accepted API key, repeatable (default: {DEFAULT_API_KEY})",
+    )
+    parser.add_argument("--client-id", default=DEFAULT_CLIENT_ID, help="the accepted OAuth client ID")
+    parser.add_argument(
+        "--client-secret", default=DEFAULT_CLIENT_SECRET, help="the accepted OAuth client secret"
+    )
+    parser.add_argument(
+        "--assistant-name", default=DEFAULT_ASSISTANT, help="the Assistant-Name header required"
+    )
+    parser.add_argument("--seed-conversations", type=int, default=0, help="conversations to start with")
+    parser.add_argument(
+        "--archived-share", type=float, default=0.2, help="share of seeded conversations archived"
+    )
+    parser.add_argument("--random-seed", type=int, default=None, help="makes seeding and faults repeatable")
+    parser.add_argument("--token-ttl", type=float, default=3600.0, help="OAuth token lifetime, seconds")
+    parser.add_argument(
+        "--token-response-shape",
+        choices=("flat", "wrapped"),
+        default="flat",
+        help="token endpoint body: flat fields or wrapped in 'data'",
+    )
+    parser.add_argument("--base-path", default="/rest/v1beta1", help="path of the API under the root URL")
     parser.add_argument("--verbose", action="store_true", help="log method, path and status to stderr")
     _add_fault_flags(parser, defaults=True)
     return parser
@@ -109,8 +143,24 @@ def _serve(argv: Sequence[str]) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    try:
+        emu.start()
+    except OSError as error:
+        if error.errno != errno.EADDRINUSE:
+            raise
+        sys.stderr.write(
+            f"emulator: {args.host}:{args.port} is already in use (Airflow's API server takes "
+            f"{_AIRFLOW_API_PORT}); choose another --port, or --port 0 for any free one\n"
+        )
+        return 1
     with emu:
         # The credentials banner is the one place secrets are printed: it is addressed to the user.
+        connection = {
+            "conn_type": "moveworks",
+            "host": emu.base_url,
+            "password": emu.api_keys[0],
+            "extra": {"assistant_name": emu.assistant_name},
+        }
         banner = {
             "MOVEWORKS_EMULATOR_URL": emu.url,
             "MOVEWORKS_BASE_URL": emu.base_url,
@@ -122,7 +172,10 @@ def _serve(argv: Sequence[str]) -> int:
             "MOVEWORKS_CLIENT_ID": args.client_id,
             "MOVEWORKS_CLIENT_SECRET": args.client_secret,
         }
-        sys.stdout.write("".join(f"{key}={value}\n" for key, value in banner.items()))
+        lines = [f"{key}={value}\n" for key, value in banner.items()]
+        # Last, whole: paste it into the shell that runs Airflow (quoted for sh and bash).
+        lines.append(f"export AIRFLOW_CONN_MOVEWORKS_DEFAULT={shlex.quote(json.dumps(connection))}\n")
+        sys.stdout.write("".join(lines))
         sys.stdout.flush()
         while not stop.wait(0.2):
             pass
@@ -130,8 +183,17 @@ def _serve(argv: Sequence[str]) -> int:
 
 
 def _query(argv: Sequence[str], command: str) -> int:
-    parser = argparse.ArgumentParser(prog=f"python -m airflow_provider_moveworks.emulator {command}")
-    parser.add_argument("--url", required=True, help="the emulator root URL (MOVEWORKS_EMULATOR_URL)")
+    parser = argparse.ArgumentParser(
+        prog=f"python -m airflow_provider_moveworks.emulator {command}",
+        formatter_class=_HelpWithDefaults,
+    )
+    from_env = os.environ.get(_URL_VARIABLE)
+    parser.add_argument(
+        "--url",
+        required=not from_env,
+        default=from_env,
+        help=f"the emulator's root, base or token URL; ${_URL_VARIABLE} (as the banner prints it) when set",
+    )
     if command == "configure":
         _add_fault_flags(parser, defaults=False)
     args = parser.parse_args(argv)

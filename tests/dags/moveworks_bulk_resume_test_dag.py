@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from airflow.providers.common.compat.sdk import DAG
+
 from airflow_provider_moveworks.operators.bulk import MoveworksBulkUpdateConversationsOperator
-from airflow_provider_moveworks.version_compat import DAG
 
 with DAG(
     dag_id="moveworks_bulk_resume_test",

@@ -3,8 +3,9 @@ each shard with its own share of the request rate."""
 
 from __future__ import annotations
 
+from airflow.providers.common.compat.sdk import DAG, task
+
 from airflow_provider_moveworks.operators.moveworks import MoveworksBulkUpdateConversationsOperator
-from airflow_provider_moveworks.version_compat import DAG, task
 
 with DAG(dag_id="moveworks_bulk_sharded_test", schedule=None, params={"shards": []}) as dag:
 

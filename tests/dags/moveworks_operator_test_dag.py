@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from airflow.providers.common.compat.sdk import DAG, task
+
 from airflow_provider_moveworks.operators.moveworks import MoveworksUpdateConversationOperator
-from airflow_provider_moveworks.version_compat import DAG, task
 
 with DAG(
     dag_id="moveworks_operator_test",

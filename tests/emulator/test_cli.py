@@ -52,11 +52,11 @@ def served() -> Iterator[tuple[subprocess.Popen[str], dict[str, str]]]:
     )
     banner: dict[str, str] = {}
     assert proc.stdout is not None
-    while "MOVEWORKS_CLIENT_SECRET" not in banner:
+    while "AIRFLOW_CONN_MOVEWORKS_DEFAULT" not in banner:
         line = proc.stdout.readline()
         assert line, "emulator exited before printing its banner"
         key, _, value = line.strip().partition("=")
-        banner[key] = value
+        banner[key.removeprefix("export ")] = value
     yield proc, banner
     if proc.poll() is None:
         proc.kill()
@@ -120,3 +120,69 @@ def test_cli_query_reports_unreachable_emulator() -> None:
     result = _run("state", "--url", "http://127.0.0.1:9")
     assert result.returncode == 1
     assert "emulator state:" in result.stderr
+
+
+def test_cli_banner_ends_with_a_connection_ready_to_paste(
+    served: tuple[subprocess.Popen[str], dict[str, str]], tmp_path: Path
+) -> None:
+    _, banner = served
+    # What a user pastes into a shell: the quoted value must survive the shell's parsing.
+    script = tmp_path / "banner.sh"
+    script.write_text(
+        f"export AIRFLOW_CONN_MOVEWORKS_DEFAULT={banner['AIRFLOW_CONN_MOVEWORKS_DEFAULT']}\n"
+        f"{sys.executable} -c 'import os; print(os.environ[\"AIRFLOW_CONN_MOVEWORKS_DEFAULT\"])'\n"
+    )
+    value = subprocess.run(["sh", str(script)], capture_output=True, text=True, check=True).stdout
+    assert json.loads(value) == {
+        "conn_type": "moveworks",
+        "host": banner["MOVEWORKS_BASE_URL"],
+        "password": "cli-key",
+        "extra": {"assistant_name": "cli-bot"},
+    }
+
+
+def test_cli_query_reads_the_url_from_the_environment(
+    served: tuple[subprocess.Popen[str], dict[str, str]],
+) -> None:
+    _, banner = served
+    result = subprocess.run(
+        [sys.executable, "-m", MODULE, "state"],
+        capture_output=True,
+        text=True,
+        env={**_env(), "MOVEWORKS_EMULATOR_URL": banner["MOVEWORKS_EMULATOR_URL"]},
+        timeout=20,
+    )
+    assert result.returncode == 0, result.stderr
+    assert len(json.loads(result.stdout)["conversations"]) == 3
+
+
+def test_cli_port_in_use_is_one_clear_line() -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = _run("--port", str(port))
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr == (
+        f"emulator: 127.0.0.1:{port} is already in use (Airflow's API server takes 8080); "
+        "choose another --port, or --port 0 for any free one\n"
+    )
+
+
+def test_cli_help_shows_defaults_and_every_command() -> None:
+    result = _run("--help")
+    assert result.returncode == 0
+    text = " ".join(result.stdout.split())
+    for shown in (
+        "(default: 127.0.0.1)",
+        "(default: /rest/v1beta1)",
+        "(default: 0.2)",
+        "state, counters, configure, reset-counters",
+    ):
+        assert shown in text, shown
+    query_help = " ".join(_run("state", "--help").stdout.split())
+    assert "$MOVEWORKS_EMULATOR_URL (as the banner prints it) when set" in query_help
+    assert "None" not in text

@@ -133,3 +133,99 @@ def test_archive_stale_example_succeeds_when_nothing_is_stale(
     assert str(run.state) == "success"
     assert emu.get(fresh["conversation_id"]) == fresh
     assert emu.request_count(method="PATCH") == 0
+
+
+def test_update_conversation_example_leaves_archived_unchanged_by_default(
+    load_dag, emulator_connection
+) -> None:
+    emu = emulator_connection
+    target = emu.add_conversation(title="Printer jam", archived=False)
+
+    # What the trigger form sends when only the title is filled in.
+    run = load_dag("example_moveworks_update_conversation").test(
+        run_conf={
+            "conversation_id": target["conversation_id"],
+            "title": "Printer fixed",
+            "archived": "unchanged",
+        }
+    )
+
+    assert str(run.state) == "success"
+    assert emu.request_count(method="PATCH") == 1
+    after = emu.get(target["conversation_id"])
+    assert (after["title"], after["archived"]) == ("Printer fixed", False)
+
+
+@pytest.mark.parametrize(("choice", "archived"), [(True, True), (False, False)])
+def test_update_conversation_example_archives_or_unarchives(
+    load_dag, emulator_connection, choice, archived
+) -> None:
+    emu = emulator_connection
+    target = emu.add_conversation(title="Keep", archived=not archived)
+    run = load_dag("example_moveworks_update_conversation").test(
+        run_conf={"conversation_id": target["conversation_id"], "archived": choice}
+    )
+    assert str(run.state) == "success"
+    assert emu.get(target["conversation_id"])["archived"] is archived
+
+
+def test_update_conversation_example_form_spells_out_every_choice(load_dag) -> None:
+    params = load_dag("example_moveworks_update_conversation").params
+    archived = params.get_param("archived")
+    assert archived.value == "unchanged"
+    assert archived.schema["enum"] == ["unchanged", True, False]
+    assert archived.schema["values_display"] == {
+        "unchanged": "leave unchanged",
+        "true": "archive",
+        "false": "unarchive",
+    }
+    with pytest.raises(Exception, match="conversation_id"):
+        params.validate()  # no conversation id: the form refuses to start the run
+
+
+def test_update_conversation_example_with_nothing_to_change_sends_nothing(
+    load_dag, emulator_connection
+) -> None:
+    emu = emulator_connection
+    target = emu.add_conversation(title="Same")
+    # What the trigger form sends when nothing but the id is filled in.
+    run = load_dag("example_moveworks_update_conversation").test(
+        run_conf={"conversation_id": target["conversation_id"], "title": None, "archived": "unchanged"}
+    )
+    assert str(run.state) == "failed"
+    assert emu.request_count() == 0
+    assert emu.get(target["conversation_id"]) == target
+
+
+def test_archive_stale_example_audit_never_holds_a_spreadsheet_formula(
+    load_dag, emulator_connection, tmp_path
+) -> None:
+    emu = emulator_connection
+    old = datetime.now(timezone.utc) - timedelta(days=200)
+    titles = ['=HYPERLINK("http://x.example/","click")', "+1", "-2", "@SUM(A1)", "Plain = fine"]
+    for title in titles:
+        emu.add_conversation(title=title, updated_at=old)
+
+    run = load_dag("example_moveworks_archive_stale_conversations").test(
+        run_conf={"max_age_days": 90, "work_dir": tmp_path.as_uri()}
+    )
+
+    assert str(run.state) == "success"
+    (audit,) = tmp_path.glob("*/audit.csv")
+    shown = sorted(row["title"] for row in csv.DictReader(audit.open()))
+    assert shown == sorted(
+        ['\'=HYPERLINK("http://x.example/","click")', "'+1", "'-2", "'@SUM(A1)", "Plain = fine"]
+    )
+
+
+def test_example_dags_import_airflow_names_as_a_users_dag_does() -> None:
+    import ast
+
+    for path in EXAMPLE_DAGS.glob("example_*.py"):
+        imported = {
+            node.module
+            for node in ast.walk(ast.parse(path.read_text()))
+            if isinstance(node, ast.ImportFrom) and node.module
+        }
+        assert "airflow.providers.common.compat.sdk" in imported, path.name
+        assert "airflow_provider_moveworks.version_compat" not in imported, path.name

@@ -109,45 +109,45 @@ def test_proxies_extra_accepts_a_mapping_or_its_json(set_connection) -> None:
     [
         ({"password": None}, "connection password", "is empty"),
         ({"host": "http://api.moveworks.ai/rest"}, "connection host (base URL)", "not loopback"),
-        ({"extra": {}}, "assistant_name", "is required"),
+        ({"extra": {}}, "Assistant name", "is required"),
         (
             {"extra": {"assistant_name": ASSISTANT, "timeout": "soon"}},
-            "connection extra 'timeout'",
+            "Timeout (seconds) (connection extra 'timeout')",
             "not a number",
         ),
         (
             {"extra": {"assistant_name": ASSISTANT, "timeout": "-1"}},
-            "connection extra 'timeout'",
+            "Timeout (seconds) (connection extra 'timeout')",
             "in (0, 600]",
         ),
         (
             {"extra": {"assistant_name": ASSISTANT, "timeout": "nan"}},
-            "connection extra 'timeout'",
+            "Timeout (seconds) (connection extra 'timeout')",
             "not a finite",
         ),
         (
             {"extra": {"assistant_name": ASSISTANT, "timeout": True}},
-            "connection extra 'timeout'",
+            "Timeout (seconds) (connection extra 'timeout')",
             "not a number",
         ),
         (
             {"extra": {"assistant_name": ASSISTANT, "max_retries": "2.5"}},
-            "connection extra 'max_retries'",
+            "Max retries (connection extra 'max_retries')",
             "whole",
         ),
         (
             {"extra": {"assistant_name": ASSISTANT, "max_retries": 99}},
-            "connection extra 'max_retries'",
+            "Max retries (connection extra 'max_retries')",
             "0 to 20",
         ),
         (
             {"extra": {"assistant_name": ASSISTANT, "verify": "/no/such/ca.pem"}},
-            "connection extra 'verify'",
+            "Verify TLS certificates (connection extra 'verify')",
             "nor an existing CA bundle path",
         ),
         (
             {"extra": {"assistant_name": ASSISTANT, "verify": 3}},
-            "connection extra 'verify'",
+            "Verify TLS certificates (connection extra 'verify')",
             "not true, false",
         ),
         (
@@ -174,3 +174,112 @@ def test_unusable_connection_fields_fail_naming_the_field(set_connection, fields
     assert caught.value.field == field_name
     assert reason in caught.value.reason
     assert API_KEY not in str(caught.value)
+
+
+def test_oauth_url_extra_names_the_token_endpoint(set_connection) -> None:
+    set_connection(
+        login="client", extra={"assistant_name": ASSISTANT, "oauth_url": "https://auth.example.com/t"}
+    )
+    assert MoveworksHook().settings.token_url == "https://auth.example.com/t"
+
+
+def test_token_url_of_saved_connections_is_still_read(set_connection) -> None:
+    set_connection(
+        login="client", extra={"assistant_name": ASSISTANT, "token_url": "https://old.example.com/t"}
+    )
+    assert MoveworksHook().settings.token_url == "https://old.example.com/t"
+
+
+def test_oauth_url_wins_over_the_older_token_url(set_connection) -> None:
+    set_connection(
+        extra={
+            "assistant_name": ASSISTANT,
+            "oauth_url": "https://new.example.com/t",
+            "token_url": "https://old.example.com/t",
+        }
+    )
+    assert MoveworksHook().settings.token_url == "https://new.example.com/t"
+
+
+def test_a_bad_oauth_url_names_the_field(set_connection) -> None:
+    set_connection(extra={"assistant_name": ASSISTANT, "oauth_url": "http://auth.example.com/t"})
+    with pytest.raises(MoveworksValidationError) as caught:
+        MoveworksHook().settings  # noqa: B018
+    assert caught.value.field == "OAuth token URL (connection extra 'oauth_url')"
+
+
+def test_null_extras_saved_by_the_form_mean_the_defaults(set_connection) -> None:
+    # Airflow 3.3's form saves every field it shows, untouched ones as null.
+    set_connection(
+        extra={
+            "assistant_name": ASSISTANT,
+            "oauth_url": None,
+            "timeout": None,
+            "verify": None,
+            "ca_bundle_path": None,
+            "max_retries": None,
+        }
+    )
+    settings = MoveworksHook().settings
+    assert (settings.token_url, settings.timeout, settings.verify, settings.max_retries) == (
+        DEFAULT_TOKEN_URL,
+        30.0,
+        True,
+        5,
+    )
+
+
+@pytest.mark.parametrize(("switch", "expected"), [(True, True), (False, False)])
+def test_verify_switch_is_a_boolean(set_connection, switch, expected) -> None:
+    set_connection(extra={"assistant_name": ASSISTANT, "verify": switch})
+    assert MoveworksHook().settings.verify is expected
+
+
+@pytest.mark.parametrize("switch", [True, None])
+def test_ca_bundle_path_is_used_while_verification_is_on(set_connection, tmp_path, switch) -> None:
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("-----BEGIN CERTIFICATE-----\n")
+    set_connection(extra={"assistant_name": ASSISTANT, "verify": switch, "ca_bundle_path": str(bundle)})
+    assert MoveworksHook().settings.verify == str(bundle)
+
+
+def test_verification_switched_off_ignores_the_ca_bundle(set_connection, tmp_path) -> None:
+    set_connection(extra={"assistant_name": ASSISTANT, "verify": False, "ca_bundle_path": "/no/such/ca.pem"})
+    assert MoveworksHook().settings.verify is False
+
+
+def test_a_missing_ca_bundle_names_the_field(set_connection) -> None:
+    set_connection(extra={"assistant_name": ASSISTANT, "ca_bundle_path": "/no/such/ca.pem"})
+    with pytest.raises(MoveworksValidationError) as caught:
+        MoveworksHook().settings  # noqa: B018
+    assert caught.value.field == "CA bundle path (connection extra 'ca_bundle_path')"
+    assert "does not exist" in caught.value.reason
+
+
+@pytest.mark.parametrize(("word", "expected"), [("true", True), ("false", False), ("FALSE", False)])
+def test_verify_as_the_older_string_form_is_still_read(set_connection, word, expected) -> None:
+    set_connection(extra={"assistant_name": ASSISTANT, "verify": word})
+    assert MoveworksHook().settings.verify is expected
+
+
+@pytest.mark.parametrize("extra", [{}, {"assistant_name": None}, {"assistant_name": ""}])
+def test_a_missing_assistant_name_is_named_as_the_form_labels_it(set_connection, extra) -> None:
+    set_connection(extra=extra)
+    with pytest.raises(MoveworksValidationError) as caught:
+        MoveworksHook().settings  # noqa: B018
+    assert str(caught.value) == (
+        "Invalid Assistant name: is required: set it on the operator or as the connection extra "
+        "'assistant_name'"
+    )
+
+
+def test_prefixed_token_url_and_verify_of_older_forms_are_read(set_connection) -> None:
+    set_connection(
+        extra={
+            "extra__moveworks__assistant_name": ASSISTANT,
+            "extra__moveworks__token_url": "https://old-form.example.com/t",
+            "extra__moveworks__verify": "false",
+        }
+    )
+    settings = MoveworksHook().settings
+    assert (settings.token_url, settings.verify) == ("https://old-form.example.com/t", False)

@@ -85,10 +85,10 @@ CASES = [
     bad_update("archived 2", "Invalid archived: 2 is not a boolean", archived=2),
     bad_update("archived None string", "Invalid archived: 'None' is not a boolean", archived="None"),
     bad_update("no fields", "give at least one of title and archived"),
-    bad_extra("assistant empty", "Invalid assistant_name: is required", assistant_name=""),
+    bad_extra("assistant empty", "Invalid Assistant name: is required", assistant_name=""),
     bad_extra(
         "assistant CRLF",
-        "Invalid assistant_name: contains a control character (such as a line break or tab)",
+        "Invalid Assistant name: contains a control character (such as a line break or tab)",
         assistant_name="a\r\nX: y",
     ),
     bad_extra("assistant unicode", "that HTTP headers cannot carry", assistant_name="助手"),
@@ -110,19 +110,33 @@ CASES = [
         "must not carry credentials",
         conn={"host": "https://u:p@api.moveworks.ai"},
     ),
-    bad_extra("timeout zero", "Invalid connection extra 'timeout': 0 is not a number of seconds", timeout=0),
     bad_extra(
-        "timeout text", "Invalid connection extra 'timeout': 'thirty' is not a number", timeout="thirty"
+        "timeout zero",
+        "Invalid Timeout (seconds) (connection extra 'timeout'): 0 is not a number of seconds",
+        timeout=0,
     ),
     bad_extra(
-        "timeout inf", "Invalid connection extra 'timeout': 'inf' is not a finite number", timeout="inf"
+        "timeout text",
+        "Invalid Timeout (seconds) (connection extra 'timeout'): 'thirty' is not a number",
+        timeout="thirty",
     ),
-    bad_extra("verify missing file", "Invalid connection extra 'verify'", verify="/nonexistent/ca.pem"),
+    bad_extra(
+        "timeout inf",
+        "Invalid Timeout (seconds) (connection extra 'timeout'): 'inf' is not a finite number",
+        timeout="inf",
+    ),
+    bad_extra(
+        "verify missing file",
+        "Invalid Verify TLS certificates (connection extra 'verify')",
+        verify="/nonexistent/ca.pem",
+    ),
     bad_extra(
         "token_url http remote", "Invalid connection extra 'token_url'", token_url="http://auth.example.com/t"
     ),
-    bad_extra("max_retries negative", "Invalid connection extra 'max_retries'", max_retries="-1"),
-    bad_extra("max_retries huge", "Invalid connection extra 'max_retries'", max_retries=1000),
+    bad_extra(
+        "max_retries negative", "Invalid Max retries (connection extra 'max_retries')", max_retries="-1"
+    ),
+    bad_extra("max_retries huge", "Invalid Max retries (connection extra 'max_retries')", max_retries=1000),
     answer(
         "HTML 200",
         MoveworksClientError,
