@@ -470,27 +470,31 @@ class MoveworksHook(BaseHook):
                 f"may have applied it{_SAFE_TO_REPEAT.get(call.method, '')}"
             )
         detail = f"{type(error).__name__}: {self._redact(str(error))}"
+        url_field = "Base URL" if call.authorized else "OAuth token URL"
         if isinstance(error, requests.exceptions.SSLError):
             if _is_plain_http_answer(str(error)):
                 return MoveworksTLSError(
                     f"{call.purpose}: the server at {_origin(call.url)} speaks plain http, not https; "
-                    "use an http:// URL in the connection's Base URL field (http is allowed to "
+                    f"use an http:// URL in the connection's {url_field} field (http is allowed to "
                     "loopback hosts only)"
                 )
             return MoveworksTLSError(
                 f"{call.purpose}: TLS failed ({detail}); check the connection's 'verify' extra"
             )
-        if call.url.startswith("http://") and _is_tls_answer(str(error)):
-            return MoveworksConnectionError(
-                f"{call.purpose}: the server at {_origin(call.url)} did not answer plain http ({detail}); "
-                "if it speaks https, use an https:// URL in the connection's Base URL field"
-            )
         if sent:
-            return MoveworksConnectionError(
+            message = (
                 f"{call.purpose}: the connection broke after the request was sent ({detail}); Moveworks "
                 f"may have applied it{_SAFE_TO_REPEAT.get(call.method, '')}"
             )
-        return MoveworksConnectionError(f"{call.purpose}: could not reach Moveworks ({detail})")
+        else:
+            message = f"{call.purpose}: could not reach Moveworks ({detail})"
+        if call.url.startswith("http://") and _is_tls_answer(str(error)):
+            # A TLS server hangs up on plain http; so does a crashing one, hence "if".
+            message += (
+                f"; if the server at {_origin(call.url)} speaks https, use an https:// URL in the "
+                f"connection's {url_field} field"
+            )
+        return MoveworksConnectionError(message)
 
     def _fetch_token(self) -> tuple[str, float]:
         """Client-credentials grant, form-encoded, with its own retries. Accepts the flat answer
