@@ -144,13 +144,14 @@ class MoveworksHook(BaseHook):
 
     :param moveworks_conn_id: the Airflow connection to use.
     :param assistant_name: the ``Assistant-Name`` header; overrides the connection's extra.
-    :param timeout: seconds per request; overrides the connection's extra (default 30).
+    :param timeout: seconds per attempt as a whole (connect, send, headers, body); overrides the
+        connection's extra (default 30).
     :param max_retries: retries of one request on 429, 5xx and network errors; overrides the
         connection's extra (default 5).
     :param pool_maxsize: keep-alive connections kept open, at least the number of threads that
         share the hook.
-    :param sleep: how to wait between retries (tests pass a recorder); by default the wait ends
-        early when ``stop`` is set.
+    :param sleep: how to wait between retries, the token endpoint's included (tests pass a
+        recorder); by default the wait ends early when ``stop`` is set.
     :param pacer: called before each request leaves and on each 429 (the bulk operator's limiter).
     :param quiet_retries: log each retry at debug rather than warning (a bulk run reports its
         retries in its progress lines instead of flooding the task log).
