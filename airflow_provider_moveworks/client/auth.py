@@ -15,6 +15,8 @@ from airflow_provider_moveworks.exceptions import MoveworksCancelledError, Movew
 # Refresh a token when less than min(60 s, half its lifetime) is left: published lifetimes are
 # 60 s on one page and 3600 s on another.
 REFRESH_MARGIN_MAX = 60.0
+# How often a thread waiting for another's token fetch looks at the stop event.
+STOP_POLL_SECONDS = 0.1
 
 
 class NoAuth(AuthBase):
@@ -50,13 +52,19 @@ class ClientCredentialsAuth(AuthBase):
     :param fetch: asks the token endpoint (with its retries); returns
         ``(access_token, expires_in_seconds)``.
     :param clock: a monotonic clock (tests pass a fake one).
+    :param stop: once set, a thread waiting for another's fetch stops waiting
+        (:class:`MoveworksCancelledError`).
     """
 
     def __init__(
-        self, fetch: Callable[[], tuple[str, float]], clock: Callable[[], float] | None = None
+        self,
+        fetch: Callable[[], tuple[str, float]],
+        clock: Callable[[], float] | None = None,
+        stop: threading.Event | None = None,
     ) -> None:
         self._fetch = fetch
         self._clock = clock or time.monotonic
+        self._stop = stop or threading.Event()
         self._lock = threading.Lock()
         self._token: str | None = None
         self._refresh_at = 0.0
@@ -79,7 +87,9 @@ class ClientCredentialsAuth(AuthBase):
                 if done is None:
                     done = self._fetch_done = threading.Event()
                     return self._fetch_as_the_one_fetcher(done)
-            done.wait()
+            while not done.wait(STOP_POLL_SECONDS):
+                if self._stop.is_set():
+                    raise MoveworksCancelledError("Waiting for an OAuth token: the run was stopped")
 
     def _fetch_as_the_one_fetcher(self, done: threading.Event) -> str:
         # Called with the lock held; releases it while the fetch (and its retry waits) runs.

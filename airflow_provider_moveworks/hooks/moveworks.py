@@ -243,7 +243,9 @@ class MoveworksHook(BaseHook):
         if settings.proxies:
             session.proxies.update(settings.proxies)
         session.auth = (
-            ClientCredentialsAuth(self._fetch_token) if settings.uses_oauth else ApiKeyAuth(settings.secret)
+            ClientCredentialsAuth(self._fetch_token, stop=self._stop)
+            if settings.uses_oauth
+            else ApiKeyAuth(settings.secret)
         )
         return session
 

@@ -318,3 +318,23 @@ def test_a_stop_during_the_token_retries_ends_the_wait_and_is_not_remembered(
     auth = hook.get_conn().auth
     assert isinstance(auth, ClientCredentialsAuth)
     assert auth._failure is None
+
+
+def test_a_thread_waiting_for_another_threads_fetch_stops_waiting_on_stop() -> None:
+    stop, started, release = threading.Event(), threading.Event(), threading.Event()
+
+    def slow_fetch() -> tuple[str, float]:
+        started.set()
+        release.wait(5)
+        return "tok-1", 3600.0
+
+    auth = ClientCredentialsAuth(slow_fetch, stop=stop)
+    fetcher = threading.Thread(target=auth.token)
+    fetcher.start()
+    assert started.wait(5)
+    stop.set()
+    with pytest.raises(MoveworksCancelledError, match="Waiting for an OAuth token: the run was stopped"):
+        auth.token()
+    release.set()
+    fetcher.join(5)
+    assert auth.token() == "tok-1"  # the fetch in progress still completed for everyone
