@@ -118,6 +118,12 @@ _WATCHDOG = _Watchdog()
 
 
 class _WatchedHTTPConnection(HTTPConnection):
+    def _new_conn(self) -> socket.socket:
+        # The plain socket, before any TLS handshake: a trickled handshake is bounded too.
+        sock = super()._new_conn()
+        _use(sock)
+        return sock
+
     def connect(self) -> None:
         super().connect()
         _use(self.sock)

@@ -213,27 +213,30 @@ class MoveworksHook(BaseHook):
         )
         response = self._send_with_retries(call)
         result = conversation(json_object(response, call.purpose, self._redact), response, call.purpose)
-        self._check_update_answer(call, body, result, response)
+        self._check_answer(call, body, result, response)
         return result
 
-    def _check_update_answer(
+    def _check_answer(
         self, call: ApiCall, sent: dict[str, Any], result: dict[str, Any], response: requests.Response
     ) -> None:
-        mismatch = None
+        """A 200 must be about the conversation asked for and carry the ``archived`` that was
+        sent; a different title only warns (the API may normalise titles)."""
         if result["conversation_id"] != call.conversation_id:
-            mismatch = "is about another conversation"
+            problem = "is about another conversation"
         elif "archived" in sent and result["archived"] != sent["archived"]:
-            mismatch = f"has archived={result['archived']!r} although {sent['archived']!r} was sent"
-        if mismatch:
-            raise MoveworksClientError(
-                f"{call.purpose}: Moveworks answered {response.status_code} with a conversation that "
-                f"{mismatch}; the update cannot be confirmed",
-                status=response.status_code,
-                request_id=response.headers.get(REQUEST_ID_HEADER),
-                conversation_id=call.conversation_id,
-            )
-        if "title" in sent and result.get("title") != sent["title"]:
-            self.log.warning("%s: Moveworks answered with a different title than was sent", call.purpose)
+            problem = f"has archived={result['archived']!r} although {sent['archived']!r} was sent"
+        else:
+            if "title" in sent and result.get("title") != sent["title"]:
+                self.log.warning("%s: Moveworks answered with a different title than was sent", call.purpose)
+            return
+        outcome = "the update cannot be confirmed" if call.method == "PATCH" else "it was not asked for"
+        raise MoveworksClientError(
+            f"{call.purpose}: Moveworks answered {response.status_code} with a conversation that "
+            f"{problem}; {outcome}",
+            status=response.status_code,
+            request_id=response.headers.get(REQUEST_ID_HEADER),
+            conversation_id=call.conversation_id,
+        )
 
     def get_conversation(self, conversation_id: str) -> dict[str, Any]:
         """One Conversation by id."""
@@ -245,7 +248,9 @@ class MoveworksHook(BaseHook):
             conversation_id=conversation_id,
         )
         response = self._send_with_retries(call)
-        return conversation(json_object(response, call.purpose, self._redact), response, call.purpose)
+        result = conversation(json_object(response, call.purpose, self._redact), response, call.purpose)
+        self._check_answer(call, {}, result, response)
+        return result
 
     def list_conversations(
         self, *, archived: bool = False, page_size: int = LIST_PAGE_SIZE_MAX
@@ -417,7 +422,8 @@ class MoveworksHook(BaseHook):
             if outcome.retryable or isinstance(outcome, MoveworksTimeoutError):
                 raise MoveworksTokenError(
                     f"The OAuth token endpoint failed through its retries: {outcome}. Every request "
-                    "of this task needs a token, so none is sent; the task's retries ask again"
+                    "of this task needs a token, so none is sent; the task's retries ask again",
+                    retry_after=getattr(outcome, "retry_after", None),
                 )
             raise outcome
         response = outcome

@@ -4,6 +4,7 @@ and once after a 401; refusals from the token endpoint are clear authentication 
 from __future__ import annotations
 
 import json
+import pickle
 import threading
 import time
 from urllib.parse import parse_qs
@@ -338,3 +339,14 @@ def test_a_thread_waiting_for_another_threads_fetch_stops_waiting_on_stop() -> N
     release.set()
     fetcher.join(5)
     assert auth.token() == "tok-1"  # the fetch in progress still completed for everyone
+
+
+def test_a_token_endpoint_asking_for_a_day_stops_at_once_and_carries_the_wait(oauth_hook, api) -> None:
+    api.post(TOKEN_URL, status=429, headers={"Retry-After": "86400"}, body="")
+    with pytest.raises(MoveworksTokenError) as caught:
+        oauth_hook.update_conversation(CONV_ID, archived=True)
+    assert caught.value.retry_after == 86400.0
+    assert "asking to wait 86400 s" in str(caught.value)
+    assert len(calls_to(api, TOKEN_URL)) == 1
+    copy = pickle.loads(pickle.dumps(caught.value))  # noqa: S301 - our own bytes
+    assert (type(copy), str(copy), copy.retry_after) == (MoveworksTokenError, str(caught.value), 86400.0)
