@@ -83,16 +83,20 @@ class _Watchdog:
     """One daemon thread for every deadline of the process, woken for the earliest one."""
 
     def __init__(self) -> None:
+        self._reset()
+        # A forked task process has no watchdog thread, and the lock may have been held: start over.
+        os.register_at_fork(after_in_child=self._reset)
+
+    def _reset(self) -> None:
         self._wake = threading.Condition()
         self._due: list[tuple[float, int, AttemptDeadline]] = []
         self._order = itertools.count()
-        self._pid: int | None = None
+        self._running = False
 
     def watch(self, deadline: AttemptDeadline, at: float) -> None:
         with self._wake:
-            if self._pid != os.getpid():  # first use, or a forked task process without the thread
-                self._pid = os.getpid()
-                self._due.clear()
+            if not self._running:
+                self._running = True
                 threading.Thread(target=self._run, name="moveworks-deadlines", daemon=True).start()
             heapq.heappush(self._due, (at, next(self._order), deadline))
             self._wake.notify()
