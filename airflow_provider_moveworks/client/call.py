@@ -21,8 +21,8 @@ from airflow_provider_moveworks.exceptions import (
 
 # Why a request that may have reached Moveworks can be sent again.
 _SAFE_TO_REPEAT = {
-    "PATCH": ", and repeating it is safe because the PATCH sets absolute values",
-    "GET": ", and repeating it is safe because reading changes nothing",
+    "PATCH": "; it is retried because the PATCH is idempotent (it sets absolute values)",
+    "GET": "; it is retried because reading changes nothing",
 }
 
 

@@ -611,7 +611,7 @@ def test_a_read_timeout_says_moveworks_may_have_applied_the_update(set_connectio
         MoveworksHook().update_conversation(CONV_ID, archived=True)
     assert str(caught.value) == (
         f"Updating conversation {CONV_ID}: no answer within 2 s after the request was sent; Moveworks may "
-        "have applied it, and repeating it is safe because the PATCH sets absolute values"
+        "have applied it; it is retried because the PATCH is idempotent (it sets absolute values)"
     )
     assert "could not reach" not in str(caught.value)
 
