@@ -80,36 +80,39 @@ class ClientCredentialsAuth(AuthBase):
         while True:
             with self._lock:
                 if self._failure is not None:
-                    raise self._failure
+                    raise _fresh_copy(self._failure)
                 if self._token is not None and self._clock() < self._refresh_at:
                     return self._token
                 done = self._fetch_done
+                fetch_here = done is None
                 if done is None:
                     done = self._fetch_done = threading.Event()
-                    return self._fetch_as_the_one_fetcher(done)
+            if fetch_here:
+                return self._fetch_for_everyone(done)
             while not done.wait(STOP_POLL_SECONDS):
                 if self._stop.is_set():
                     raise MoveworksCancelledError("Waiting for an OAuth token: the run was stopped")
 
-    def _fetch_as_the_one_fetcher(self, done: threading.Event) -> str:
-        # Called with the lock held; releases it while the fetch (and its retry waits) runs.
-        self._lock.release()
+    def _fetch_for_everyone(self, done: threading.Event) -> str:
+        """Fetch with no lock held (the fetch retries and waits), then publish the outcome."""
+        asked_at = self._clock()
+        outcome: tuple[str, float] | MoveworksError | None = None
         try:
-            asked_at = self._clock()
             outcome = self._fetch_or_error()
         finally:
-            self._lock.acquire()
-            self._fetch_done = None
+            with self._lock:
+                self._fetch_done = None
+                if isinstance(outcome, tuple):
+                    token, expires_in = outcome
+                    self._token = token
+                    self._refresh_at = asked_at + expires_in - min(REFRESH_MARGIN_MAX, expires_in / 2)
+                elif isinstance(outcome, MoveworksError) and not isinstance(outcome, MoveworksCancelledError):
+                    self._failure = outcome  # a stopped run is no verdict on the endpoint
             done.set()
-        if isinstance(outcome, MoveworksCancelledError):
-            raise outcome  # a stopped run, not a verdict on the endpoint
         if isinstance(outcome, MoveworksError):
-            self._failure = outcome
             raise outcome
-        token, expires_in = outcome
-        self._token = token
-        self._refresh_at = asked_at + expires_in - min(REFRESH_MARGIN_MAX, expires_in / 2)
-        return token
+        assert outcome is not None
+        return outcome[0]
 
     def _fetch_or_error(self) -> tuple[str, float] | MoveworksError:
         try:
@@ -127,3 +130,11 @@ class ClientCredentialsAuth(AuthBase):
 
     def __repr__(self) -> str:
         return "ClientCredentialsAuth(<hidden>)"
+
+
+def _fresh_copy(error: MoveworksError) -> MoveworksError:
+    """The remembered failure for one more caller: the same class, message and attributes, with a
+    traceback of its own (raising one object from many threads would grow a shared traceback)."""
+    clone = error.__class__.__new__(error.__class__, *error.args)
+    clone.__dict__.update(error.__dict__)
+    return clone

@@ -7,6 +7,7 @@ import json
 import pickle
 import threading
 import time
+import traceback
 from urllib.parse import parse_qs
 
 import pytest
@@ -350,3 +351,16 @@ def test_a_token_endpoint_asking_for_a_day_stops_at_once_and_carries_the_wait(oa
     assert len(calls_to(api, TOKEN_URL)) == 1
     copy = pickle.loads(pickle.dumps(caught.value))  # noqa: S301 - our own bytes
     assert (type(copy), str(copy), copy.retry_after) == (MoveworksTokenError, str(caught.value), 86400.0)
+
+
+def test_later_callers_get_the_remembered_failure_each_as_an_error_of_its_own(oauth_hook, api) -> None:
+    api.post(TOKEN_URL, status=503, body="")
+    errors = []
+    for _ in range(4):
+        with pytest.raises(MoveworksTokenError) as caught:
+            oauth_hook.update_conversation(CONV_ID, archived=True)
+        errors.append(caught.value)
+    assert len({id(error) for error in errors}) == 4
+    assert {str(error) for error in errors} == {str(errors[0])}
+    depths = [len(traceback.extract_tb(error.__traceback__)) for error in errors[1:]]
+    assert depths == [depths[0]] * 3  # a shared object's traceback would grow with every raise
