@@ -19,9 +19,10 @@ from airflow_provider_moveworks.exceptions import (
     MoveworksTLSError,
 )
 
-# Why a request that may have reached Moveworks can be sent again.
-_SAFE_TO_REPEAT = {
-    "PATCH": "; it is retried because the PATCH is idempotent (it sets absolute values)",
+# What a request that may have reached Moveworks means, and why it can be sent again.
+_AFTER_SENDING = {
+    "PATCH": "; Moveworks may have applied it; it is retried because the PATCH is idempotent "
+    "(it sets absolute values)",
     "GET": "; it is retried because reading changes nothing",
 }
 
@@ -61,12 +62,12 @@ def transport_error(
 ) -> MoveworksError:
     """The typed error for a call that got no (complete) answer."""
     sent = deadline.sent or isinstance(error, requests.ReadTimeout)
-    may_have_applied = f"Moveworks may have applied it{_SAFE_TO_REPEAT.get(call.method, '')}"
+    after_sending = _AFTER_SENDING.get(call.method, "")
     if deadline.expired or isinstance(error, requests.Timeout):
         if not sent:
             return MoveworksTimeoutError(f"{call.purpose}: no answer within {timeout:g} s (not sent)")
         return MoveworksTimeoutError(
-            f"{call.purpose}: no answer within {timeout:g} s after the request was sent; {may_have_applied}"
+            f"{call.purpose}: no answer within {timeout:g} s after the request was sent{after_sending}"
         )
     detail = f"{type(error).__name__}: {redact(str(error))}"
     if isinstance(error, requests.exceptions.SSLError):
@@ -80,9 +81,7 @@ def transport_error(
             f"{call.purpose}: TLS failed ({detail}); check the connection's 'verify' extra"
         )
     if sent:
-        message = (
-            f"{call.purpose}: the connection broke after the request was sent ({detail}); {may_have_applied}"
-        )
+        message = f"{call.purpose}: the connection broke after the request was sent ({detail}){after_sending}"
     else:
         message = f"{call.purpose}: could not reach Moveworks ({detail})"
     if call.url.startswith("http://") and _is_hang_up(str(error)):
