@@ -243,12 +243,11 @@ def coerce_proxies(value: Any) -> dict[str, str] | None:
     if value is None:
         return None
     if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError:
+        value = _json_or_none(value)
+        if value is None:  # raised here, not in the handler: the JSON error's .doc holds the text
             raise MoveworksValidationError(
                 "connection extra 'proxies'", 'is not JSON like {"https": "http://proxy:3128"}'
-            ) from None
+            )
     if not isinstance(value, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in value.items()
     ):
@@ -258,6 +257,13 @@ def coerce_proxies(value: Any) -> dict[str, str] | None:
     for scheme, url in value.items():
         check_proxy_url(scheme, url)
     return dict(value)
+
+
+def _json_or_none(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
 
 
 _PROXY_SCHEMES = ("http", "https", "socks4", "socks4a", "socks5", "socks5h")

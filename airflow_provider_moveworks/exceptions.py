@@ -148,9 +148,23 @@ class MoveworksTokenError(MoveworksConnectionError):
     Transient, so the task's ``retries`` act, but not retried by the hook: the token fetch has
     already spent its retry budget, and every request of the hook shares that one failure.
     400/401 from the token endpoint are :class:`MoveworksAuthenticationError` instead.
+
+    :param retry_after: the token endpoint's ``Retry-After`` in seconds, if its last answer
+        asked for a wait (longer than the hook sleeps, or the retries ran out).
     """
 
     retryable = False
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        self.retry_after = retry_after
+        super().__init__(message)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _token_error, (str(self), self.retry_after)
+
+
+def _token_error(message: str, retry_after: float | None) -> MoveworksTokenError:
+    return MoveworksTokenError(message, retry_after=retry_after)
 
 
 class MoveworksTLSError(MoveworksConnectionError, AirflowFailException):

@@ -49,8 +49,16 @@ def validate_conversation_id(value: Any) -> str:
 # Bidi embedding/override (U+202A-202E) and isolate (U+2066-2069) characters can make a title
 # display as something else than it says.
 _BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-# Characters that show nothing: a title of only these (and whitespace) is blank.
-_INVISIBLE = frozenset("\u200b\u200c\u200d\u2060\ufeff\u180e")
+# Characters that show nothing besides the format characters (Unicode category Cf: zero-width
+# space and joiners, word joiner, BOM, soft hyphen...): the combining grapheme joiner and the
+# Hangul fillers. A title of only these and whitespace is blank.
+_INVISIBLE = frozenset("\u034f\u115f\u1160\u3164\uffa0")
+
+
+def _shows_nothing(char: str) -> bool:
+    import unicodedata  # only needed when a title is checked
+
+    return char.isspace() or char in _INVISIBLE or unicodedata.category(char) == "Cf"
 
 
 def validate_title(value: Any) -> str:
@@ -60,7 +68,7 @@ def validate_title(value: Any) -> str:
         raise MoveworksValidationError(
             "title", f"must be a string, got {type(value).__name__} {describe(value)}"
         )
-    if not any(not char.isspace() and char not in _INVISIBLE for char in value):
+    if all(_shows_nothing(char) for char in value):
         raise MoveworksValidationError("title", "must not be empty or blank")
     if len(value) > TITLE_MAX_LENGTH:
         raise MoveworksValidationError(

@@ -15,6 +15,8 @@ from airflow_provider_moveworks.exceptions import MoveworksCancelledError, Movew
 # Refresh a token when less than min(60 s, half its lifetime) is left: published lifetimes are
 # 60 s on one page and 3600 s on another.
 REFRESH_MARGIN_MAX = 60.0
+# How often a thread waiting for another's token fetch looks at the stop event.
+STOP_POLL_SECONDS = 0.1
 
 
 class NoAuth(AuthBase):
@@ -50,13 +52,19 @@ class ClientCredentialsAuth(AuthBase):
     :param fetch: asks the token endpoint (with its retries); returns
         ``(access_token, expires_in_seconds)``.
     :param clock: a monotonic clock (tests pass a fake one).
+    :param stop: once set, a thread waiting for another's fetch stops waiting
+        (:class:`MoveworksCancelledError`).
     """
 
     def __init__(
-        self, fetch: Callable[[], tuple[str, float]], clock: Callable[[], float] | None = None
+        self,
+        fetch: Callable[[], tuple[str, float]],
+        clock: Callable[[], float] | None = None,
+        stop: threading.Event | None = None,
     ) -> None:
         self._fetch = fetch
         self._clock = clock or time.monotonic
+        self._stop = stop or threading.Event()
         self._lock = threading.Lock()
         self._token: str | None = None
         self._refresh_at = 0.0
@@ -72,34 +80,39 @@ class ClientCredentialsAuth(AuthBase):
         while True:
             with self._lock:
                 if self._failure is not None:
-                    raise self._failure
+                    raise _fresh_copy(self._failure)
                 if self._token is not None and self._clock() < self._refresh_at:
                     return self._token
                 done = self._fetch_done
+                fetch_here = done is None
                 if done is None:
                     done = self._fetch_done = threading.Event()
-                    return self._fetch_as_the_one_fetcher(done)
-            done.wait()
+            if fetch_here:
+                return self._fetch_for_everyone(done)
+            while not done.wait(STOP_POLL_SECONDS):
+                if self._stop.is_set():
+                    raise MoveworksCancelledError("Waiting for an OAuth token: the run was stopped")
 
-    def _fetch_as_the_one_fetcher(self, done: threading.Event) -> str:
-        # Called with the lock held; releases it while the fetch (and its retry waits) runs.
-        self._lock.release()
+    def _fetch_for_everyone(self, done: threading.Event) -> str:
+        """Fetch with no lock held (the fetch retries and waits), then publish the outcome."""
+        asked_at = self._clock()
+        outcome: tuple[str, float] | MoveworksError | None = None
         try:
-            asked_at = self._clock()
             outcome = self._fetch_or_error()
         finally:
-            self._lock.acquire()
-            self._fetch_done = None
+            with self._lock:
+                self._fetch_done = None
+                if isinstance(outcome, tuple):
+                    token, expires_in = outcome
+                    self._token = token
+                    self._refresh_at = asked_at + expires_in - min(REFRESH_MARGIN_MAX, expires_in / 2)
+                elif isinstance(outcome, MoveworksError) and not isinstance(outcome, MoveworksCancelledError):
+                    self._failure = outcome  # a stopped run is no verdict on the endpoint
             done.set()
-        if isinstance(outcome, MoveworksCancelledError):
-            raise outcome  # a stopped run, not a verdict on the endpoint
         if isinstance(outcome, MoveworksError):
-            self._failure = outcome
             raise outcome
-        token, expires_in = outcome
-        self._token = token
-        self._refresh_at = asked_at + expires_in - min(REFRESH_MARGIN_MAX, expires_in / 2)
-        return token
+        assert outcome is not None
+        return outcome[0]
 
     def _fetch_or_error(self) -> tuple[str, float] | MoveworksError:
         try:
@@ -117,3 +130,11 @@ class ClientCredentialsAuth(AuthBase):
 
     def __repr__(self) -> str:
         return "ClientCredentialsAuth(<hidden>)"
+
+
+def _fresh_copy(error: MoveworksError) -> MoveworksError:
+    """The remembered failure for one more caller: the same class, message and attributes, with a
+    traceback of its own (raising one object from many threads would grow a shared traceback)."""
+    clone = error.__class__.__new__(error.__class__, *error.args)
+    clone.__dict__.update(error.__dict__)
+    return clone

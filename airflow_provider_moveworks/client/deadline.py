@@ -1,8 +1,16 @@
 """One deadline per attempt. ``requests``' timeout bounds each socket operation, so a server that
 trickles a byte a second never trips it. Here a watchdog shuts the attempt's socket down when the
-attempt's time is up, which ends a blocked connect, send or read at once; the hook then reports a
-timeout. The connection classes also note when the request has been sent in full, so that a
-timeout can say whether Moveworks may have received it.
+attempt's time is up, which ends a blocked read of the headers or body at once; the hook then
+reports a timeout. The connection classes note when the request has been sent in full, so that
+a timeout can say whether Moveworks may have received it.
+
+The clock starts with the attempt's first network step (opening a connection, or sending on a
+kept-alive one): the deadline covers connect, send, headers and body, but not the time a thread
+waits for its turn to run before that (many busy threads on few cores). A request is never cut
+in half: until it is out, connect and send are bounded by the timeout of each socket operation
+(a small request never waits on the server to send), and a deadline that passed meanwhile shuts
+the socket the moment the request is out. So every attempt either reached the server whole or
+failed before the server could see it.
 """
 
 from __future__ import annotations
@@ -36,12 +44,20 @@ class AttemptDeadline:
         self._lock = threading.Lock()
         self._sockets: list[socket.socket] = []
         self._outer: AttemptDeadline | None = None
+        self._started = False
 
     def __enter__(self) -> AttemptDeadline:
         self._outer = getattr(_current, "deadline", None)
         _current.deadline = self
-        _WATCHDOG.watch(self, time.monotonic() + self.seconds)
         return self
+
+    def start(self) -> None:
+        """The attempt's first network step: the clock starts now (later calls change nothing)."""
+        with self._lock:
+            if self._started:
+                return
+            self._started = True
+        _WATCHDOG.watch(self, time.monotonic() + self.seconds)
 
     def __exit__(
         self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
@@ -56,18 +72,27 @@ class AttemptDeadline:
         if sock is None:
             return
         with self._lock:
-            if self.expired:
-                _shut(sock)
-            elif not self.finished:
+            if not self.finished:
                 self._sockets.append(sock)
+
+    def request_sent(self) -> None:
+        """The whole request is out: from now on an expired deadline ends the attempt."""
+        with self._lock:
+            self.sent = True
+            if self.expired:
+                self._shut_all()
 
     def expire(self) -> None:
         with self._lock:
             if self.finished:
                 return
             self.expired = True
-            for sock in self._sockets:
-                _shut(sock)
+            if self.sent:
+                self._shut_all()
+
+    def _shut_all(self) -> None:
+        for sock in self._sockets:
+            _shut(sock)
 
 
 def current_deadline() -> AttemptDeadline | None:
@@ -83,16 +108,20 @@ class _Watchdog:
     """One daemon thread for every deadline of the process, woken for the earliest one."""
 
     def __init__(self) -> None:
+        self._reset()
+        # A forked task process has no watchdog thread, and the lock may have been held: start over.
+        os.register_at_fork(after_in_child=self._reset)
+
+    def _reset(self) -> None:
         self._wake = threading.Condition()
         self._due: list[tuple[float, int, AttemptDeadline]] = []
         self._order = itertools.count()
-        self._pid: int | None = None
+        self._running = False
 
     def watch(self, deadline: AttemptDeadline, at: float) -> None:
         with self._wake:
-            if self._pid != os.getpid():  # first use, or a forked task process without the thread
-                self._pid = os.getpid()
-                self._due.clear()
+            if not self._running:
+                self._running = True
                 threading.Thread(target=self._run, name="moveworks-deadlines", daemon=True).start()
             heapq.heappush(self._due, (at, next(self._order), deadline))
             self._wake.notify()
@@ -118,20 +147,31 @@ _WATCHDOG = _Watchdog()
 
 
 class _WatchedHTTPConnection(HTTPConnection):
+    def _new_conn(self) -> socket.socket:
+        _start()  # the TCP connect is part of the attempt
+        return super()._new_conn()
+
     def connect(self) -> None:
         super().connect()
         _use(self.sock)
 
     def request(self, *args: Any, **kwargs: Any) -> None:
+        _start()
         _use(self.sock)
         super().request(*args, **kwargs)
         deadline = current_deadline()
         if deadline is not None:
-            deadline.sent = True
+            deadline.request_sent()
 
 
 class _WatchedHTTPSConnection(_WatchedHTTPConnection, HTTPSConnection):
     pass
+
+
+def _start() -> None:
+    deadline = current_deadline()
+    if deadline is not None:
+        deadline.start()
 
 
 def _use(sock: socket.socket | None) -> None:

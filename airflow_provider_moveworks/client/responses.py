@@ -84,6 +84,20 @@ def _conversation_problem(body: Any) -> str | None:
     return None
 
 
+def positive_seconds(value: Any) -> float | None:
+    """A positive, finite number of seconds (``expires_in``), also given as a numeric string."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            return None
+    if isinstance(value, (int, float)) and 0 < value < float("inf"):
+        return float(value)
+    return None
+
+
 def list_page(body: dict[str, Any], response: requests.Response, what: str) -> tuple[list[Any], str | None]:
     """A page of the list operation: its conversations and the cursor of the next page, if any."""
     items = body.get("conversations")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Protocol
 
@@ -12,6 +11,7 @@ import requests
 
 from airflow_provider_moveworks import __version__
 from airflow_provider_moveworks.client.auth import ApiKeyAuth, ClientCredentialsAuth, NoAuth
+from airflow_provider_moveworks.client.call import ApiCall, transport_error
 from airflow_provider_moveworks.client.deadline import AttemptDeadline, DeadlineAdapter
 from airflow_provider_moveworks.client.responses import (
     REQUEST_ID_HEADER,
@@ -19,20 +19,18 @@ from airflow_provider_moveworks.client.responses import (
     conversation,
     json_object,
     list_page,
+    positive_seconds,
 )
 from airflow_provider_moveworks.client.retry import retry_delay, waits_too_long
 from airflow_provider_moveworks.client.secrets import secret_forms
 from airflow_provider_moveworks.connection import MoveworksSettings, proxy_secrets, read_settings
 from airflow_provider_moveworks.connection_form import connection_form_widgets, ui_field_behaviour
 from airflow_provider_moveworks.exceptions import (
-    MoveworksAPIError,
     MoveworksAuthenticationError,
     MoveworksCancelledError,
     MoveworksClientError,
-    MoveworksConnectionError,
     MoveworksError,
     MoveworksTimeoutError,
-    MoveworksTLSError,
     MoveworksTokenError,
     MoveworksValidationError,
 )
@@ -47,68 +45,6 @@ USER_AGENT = f"airflow-provider-moveworks/{__version__}"
 LIST_PAGE_SIZE_MAX = 100
 # Empty pages that still carry a cursor, in a row, before the walk is given up as a loop.
 MAX_EMPTY_PAGES = 3
-# Why a request that may have reached Moveworks can be sent again.
-_SAFE_TO_REPEAT = {
-    "PATCH": ", and repeating it is safe because the PATCH sets absolute values",
-    "GET": ", and repeating it is safe because reading changes nothing",
-}
-
-
-@dataclass(frozen=True)
-class _Call:
-    """One API call as the two sending steps see it.
-
-    :param purpose: opens every message about the call ("Updating conversation conv_...").
-    :param authorized: send the connection's credentials (not to the token endpoint itself).
-    :param client_error_class: the error class of a 4xx other than 429, instead of the one
-        that the status alone gives (the token endpoint's refusals are authentication errors).
-    """
-
-    method: str
-    url: str
-    purpose: str
-    conversation_id: str | None = None
-    params: dict[str, Any] | None = None
-    json: dict[str, Any] | None = None
-    data: dict[str, Any] | None = None
-    authorized: bool = True
-    client_error_class: type[MoveworksAPIError] | None = None
-
-
-def _origin(url: str) -> str:
-    scheme, _, rest = url.partition("://")
-    return f"{scheme}://{rest.split('/', 1)[0]}"
-
-
-def _is_plain_http_answer(tls_error: str) -> bool:
-    """An https request answered in clear text (OpenSSL's words for it)."""
-    text = tls_error.lower()
-    return "wrong version number" in text or "record layer failure" in text or "http request" in text
-
-
-def _is_tls_answer(error: str) -> bool:
-    """A plain-http request that a TLS server hung up on, or answered with a TLS record."""
-    text = error.lower()
-    return (
-        "remotedisconnected" in text
-        or "badstatusline" in text
-        or "\\x15\\x03" in text
-        or ("connection aborted" in text)
-    )
-
-
-def _seconds(value: Any) -> float | None:
-    """``expires_in`` as a positive number, also given as a numeric string."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, str):
-        try:
-            value = float(value.strip())
-        except ValueError:
-            return None
-    if isinstance(value, (int, float)) and 0 < value < float("inf"):
-        return float(value)
-    return None
 
 
 class RequestStats:
@@ -144,13 +80,14 @@ class MoveworksHook(BaseHook):
 
     :param moveworks_conn_id: the Airflow connection to use.
     :param assistant_name: the ``Assistant-Name`` header; overrides the connection's extra.
-    :param timeout: seconds per request; overrides the connection's extra (default 30).
+    :param timeout: seconds per attempt as a whole (connect, send, headers, body); overrides the
+        connection's extra (default 30).
     :param max_retries: retries of one request on 429, 5xx and network errors; overrides the
         connection's extra (default 5).
     :param pool_maxsize: keep-alive connections kept open, at least the number of threads that
         share the hook.
-    :param sleep: how to wait between retries (tests pass a recorder); by default the wait ends
-        early when ``stop`` is set.
+    :param sleep: how to wait between retries, the token endpoint's included (tests pass a
+        recorder); by default the wait ends early when ``stop`` is set.
     :param pacer: called before each request leaves and on each 429 (the bulk operator's limiter).
     :param quiet_retries: log each retry at debug rather than warning (a bulk run reports its
         retries in its progress lines instead of flooding the task log).
@@ -242,7 +179,9 @@ class MoveworksHook(BaseHook):
         if settings.proxies:
             session.proxies.update(settings.proxies)
         session.auth = (
-            ClientCredentialsAuth(self._fetch_token) if settings.uses_oauth else ApiKeyAuth(settings.secret)
+            ClientCredentialsAuth(self._fetch_token, stop=self._stop)
+            if settings.uses_oauth
+            else ApiKeyAuth(settings.secret)
         )
         return session
 
@@ -265,7 +204,7 @@ class MoveworksHook(BaseHook):
         """
         conversation_id = validate_conversation_id(conversation_id)
         body = build_update_body(title, archived)
-        call = _Call(
+        call = ApiCall(
             "PATCH",
             f"{self.settings.base_url}/conversations/{conversation_id}",
             f"Updating conversation {conversation_id}",
@@ -274,39 +213,44 @@ class MoveworksHook(BaseHook):
         )
         response = self._send_with_retries(call)
         result = conversation(json_object(response, call.purpose, self._redact), response, call.purpose)
-        self._check_update_answer(call, body, result, response)
+        self._check_answer(call, body, result, response)
         return result
 
-    def _check_update_answer(
-        self, call: _Call, sent: dict[str, Any], result: dict[str, Any], response: requests.Response
+    def _check_answer(
+        self, call: ApiCall, sent: dict[str, Any], result: dict[str, Any], response: requests.Response
     ) -> None:
-        mismatch = None
+        """A 200 must be about the conversation asked for and carry the ``archived`` that was
+        sent; a different title only warns (the API may normalise titles)."""
         if result["conversation_id"] != call.conversation_id:
-            mismatch = "is about another conversation"
+            problem = "is about another conversation"
         elif "archived" in sent and result["archived"] != sent["archived"]:
-            mismatch = f"has archived={result['archived']!r} although {sent['archived']!r} was sent"
-        if mismatch:
-            raise MoveworksClientError(
-                f"{call.purpose}: Moveworks answered {response.status_code} with a conversation that "
-                f"{mismatch}; the update cannot be confirmed",
-                status=response.status_code,
-                request_id=response.headers.get(REQUEST_ID_HEADER),
-                conversation_id=call.conversation_id,
-            )
-        if "title" in sent and result.get("title") != sent["title"]:
-            self.log.warning("%s: Moveworks answered with a different title than was sent", call.purpose)
+            problem = f"has archived={result['archived']!r} although {sent['archived']!r} was sent"
+        else:
+            if "title" in sent and result.get("title") != sent["title"]:
+                self.log.warning("%s: Moveworks answered with a different title than was sent", call.purpose)
+            return
+        outcome = "the update cannot be confirmed" if call.method == "PATCH" else "it was not asked for"
+        raise MoveworksClientError(
+            f"{call.purpose}: Moveworks answered {response.status_code} with a conversation that "
+            f"{problem}; {outcome}",
+            status=response.status_code,
+            request_id=response.headers.get(REQUEST_ID_HEADER),
+            conversation_id=call.conversation_id,
+        )
 
     def get_conversation(self, conversation_id: str) -> dict[str, Any]:
         """One Conversation by id."""
         conversation_id = validate_conversation_id(conversation_id)
-        call = _Call(
+        call = ApiCall(
             "GET",
             f"{self.settings.base_url}/conversations/{conversation_id}",
             f"Reading conversation {conversation_id}",
             conversation_id=conversation_id,
         )
         response = self._send_with_retries(call)
-        return conversation(json_object(response, call.purpose, self._redact), response, call.purpose)
+        result = conversation(json_object(response, call.purpose, self._redact), response, call.purpose)
+        self._check_answer(call, {}, result, response)
+        return result
 
     def list_conversations(
         self, *, archived: bool = False, page_size: int = LIST_PAGE_SIZE_MAX
@@ -325,7 +269,7 @@ class MoveworksHook(BaseHook):
         seen_cursors: set[str] = set()
         empty_pages = 0
         while True:
-            call = _Call(
+            call = ApiCall(
                 "GET", f"{self.settings.base_url}/conversations", "Listing conversations", params=params
             )
             response = self._send_with_retries(call)
@@ -369,7 +313,7 @@ class MoveworksHook(BaseHook):
         return ui_field_behaviour()
 
     # -- sending -----------------------------------------------------------------------------
-    def _send_with_retries(self, call: _Call) -> requests.Response:
+    def _send_with_retries(self, call: ApiCall) -> requests.Response:
         """Step 1: send, and try again after a wait while the error is worth it (429, 5xx,
         network errors, timeouts), at most ``max_retries`` times."""
         retries = 0
@@ -386,7 +330,7 @@ class MoveworksHook(BaseHook):
             log("%s; retry %d of %d in %.1f s", outcome, retries, self.settings.max_retries, delay)
             self._sleep(delay)
 
-    def _send_once_or_error(self, call: _Call) -> requests.Response | MoveworksError:
+    def _send_once_or_error(self, call: ApiCall) -> requests.Response | MoveworksError:
         # The error is returned, not raised inside the handler: a later raise would otherwise
         # carry it as __context__.
         try:
@@ -399,7 +343,7 @@ class MoveworksHook(BaseHook):
         """Retryable, budget left, and a server wait the hook is willing to sleep on."""
         return error.retryable and retries < self.settings.max_retries and not waits_too_long(error)
 
-    def _send_once(self, call: _Call) -> requests.Response:
+    def _send_once(self, call: ApiCall) -> requests.Response:
         """Step 2: one attempt, its answer turned into the response or a typed error. A 401 in
         OAuth mode fetches a fresh token and repeats the request once."""
         auth = self.get_conn().auth
@@ -424,7 +368,7 @@ class MoveworksHook(BaseHook):
                 self._pacer.throttled(retry_delay(error, 1))
         raise error
 
-    def _transmit(self, call: _Call) -> requests.Response:
+    def _transmit(self, call: ApiCall) -> requests.Response:
         session = self.get_conn()
         if self._pacer is not None:
             self._pacer.acquire()
@@ -453,51 +397,15 @@ class MoveworksHook(BaseHook):
                     allow_redirects=False,
                 )
             except requests.RequestException as error:
-                failure = self._transport_error(call, error, deadline)
+                failure = transport_error(call, error, deadline, settings.timeout, self._redact)
         raise failure  # outside the handler: the original (which may quote a proxy URL) stays out
-
-    def _transport_error(
-        self, call: _Call, error: requests.RequestException, deadline: AttemptDeadline
-    ) -> MoveworksError:
-        """The typed error for a request that got no (complete) answer."""
-        timeout = self.settings.timeout
-        sent = deadline.sent or isinstance(error, requests.ReadTimeout)
-        if deadline.expired or isinstance(error, requests.Timeout):
-            if not sent:
-                return MoveworksTimeoutError(f"{call.purpose}: no answer within {timeout:g} s (not sent)")
-            return MoveworksTimeoutError(
-                f"{call.purpose}: no answer within {timeout:g} s after the request was sent; Moveworks "
-                f"may have applied it{_SAFE_TO_REPEAT.get(call.method, '')}"
-            )
-        detail = f"{type(error).__name__}: {self._redact(str(error))}"
-        if isinstance(error, requests.exceptions.SSLError):
-            if _is_plain_http_answer(str(error)):
-                return MoveworksTLSError(
-                    f"{call.purpose}: the server at {_origin(call.url)} speaks plain http, not https; "
-                    "use an http:// URL in the connection's Base URL field (http is allowed to "
-                    "loopback hosts only)"
-                )
-            return MoveworksTLSError(
-                f"{call.purpose}: TLS failed ({detail}); check the connection's 'verify' extra"
-            )
-        if call.url.startswith("http://") and _is_tls_answer(str(error)):
-            return MoveworksConnectionError(
-                f"{call.purpose}: the server at {_origin(call.url)} did not answer plain http ({detail}); "
-                "if it speaks https, use an https:// URL in the connection's Base URL field"
-            )
-        if sent:
-            return MoveworksConnectionError(
-                f"{call.purpose}: the connection broke after the request was sent ({detail}); Moveworks "
-                f"may have applied it{_SAFE_TO_REPEAT.get(call.method, '')}"
-            )
-        return MoveworksConnectionError(f"{call.purpose}: could not reach Moveworks ({detail})")
 
     def _fetch_token(self) -> tuple[str, float]:
         """Client-credentials grant, form-encoded, with its own retries. Accepts the flat answer
         and the one wrapped in ``data``. A refusal (4xx) is a :class:`MoveworksAuthenticationError`;
         an endpoint that keeps failing a :class:`MoveworksTokenError`."""
         settings = self.settings
-        call = _Call(
+        call = ApiCall(
             "POST",
             settings.token_url,
             f"Fetching an OAuth token from {settings.token_url}",
@@ -514,13 +422,14 @@ class MoveworksHook(BaseHook):
             if outcome.retryable or isinstance(outcome, MoveworksTimeoutError):
                 raise MoveworksTokenError(
                     f"The OAuth token endpoint failed through its retries: {outcome}. Every request "
-                    "of this task needs a token, so none is sent; the task's retries ask again"
+                    "of this task needs a token, so none is sent; the task's retries ask again",
+                    retry_after=getattr(outcome, "retry_after", None),
                 )
             raise outcome
         response = outcome
         body = json_object(response, call.purpose, self._redact)
         data = body["data"] if isinstance(body.get("data"), dict) else body
-        token, expires_in = data.get("access_token"), _seconds(data.get("expires_in", 60))
+        token, expires_in = data.get("access_token"), positive_seconds(data.get("expires_in", 60))
         if not isinstance(token, str) or not token:
             raise MoveworksAuthenticationError(
                 f"{call.purpose}: the answer has no access_token", status=response.status_code
@@ -539,7 +448,7 @@ class MoveworksHook(BaseHook):
             )
         return token, expires_in
 
-    def _send_with_retries_or_error(self, call: _Call) -> requests.Response | MoveworksError:
+    def _send_with_retries_or_error(self, call: ApiCall) -> requests.Response | MoveworksError:
         try:
             return self._send_with_retries(call)
         except MoveworksCancelledError:

@@ -111,7 +111,7 @@ def test_a_trickling_server_fails_the_attempt_within_timeout_plus_one_second(tri
     assert elapsed < 1 + 1, f"took {elapsed:.1f} s"
     assert str(caught.value) == (
         f"Updating conversation {CONV_ID}: no answer within 1 s after the request was sent; Moveworks may "
-        "have applied it, and repeating it is safe because the PATCH sets absolute values"
+        "have applied it; it is retried because the PATCH is idempotent (it sets absolute values)"
     )
     assert trickle.requests == 1
 

@@ -283,3 +283,22 @@ def test_prefixed_token_url_and_verify_of_older_forms_are_read(set_connection) -
     )
     settings = MoveworksHook().settings
     assert (settings.token_url, settings.verify) == ("https://old-form.example.com/t", False)
+
+
+def test_a_pasted_secret_is_stored_stripped_and_a_proxy_with_credentials_is_kept(set_connection) -> None:
+    proxy = "http://user:pa%40ss@proxy.example:3128"
+    set_connection(
+        password=f"{API_KEY}\r\n", extra={"assistant_name": ASSISTANT, "proxies": {"https": proxy}}
+    )
+    hook = MoveworksHook()
+    assert hook.settings.secret == API_KEY
+    assert hook.settings.proxies == {"https": proxy}
+    assert hook._redact(f"proxy {proxy} refused pa@ss and pa%40ss") == "proxy *** refused *** and ***"
+
+
+@pytest.mark.parametrize(
+    "proxy", ["socks5h://proxy.example:1080", "https://proxy.example", "http://[::1]:3128"]
+)
+def test_proxy_urls_that_requests_can_use_are_accepted(set_connection, proxy) -> None:
+    set_connection(extra={"assistant_name": ASSISTANT, "proxies": {"https": proxy}})
+    assert MoveworksHook().settings.proxies == {"https": proxy}

@@ -611,7 +611,7 @@ def test_a_read_timeout_says_moveworks_may_have_applied_the_update(set_connectio
         MoveworksHook().update_conversation(CONV_ID, archived=True)
     assert str(caught.value) == (
         f"Updating conversation {CONV_ID}: no answer within 2 s after the request was sent; Moveworks may "
-        "have applied it, and repeating it is safe because the PATCH sets absolute values"
+        "have applied it; it is retried because the PATCH is idempotent (it sets absolute values)"
     )
     assert "could not reach" not in str(caught.value)
 
@@ -633,3 +633,13 @@ def test_a_stop_during_a_retry_wait_ends_it_and_sends_nothing_more(set_connectio
     with pytest.raises(MoveworksCancelledError):
         hook.update_conversation(CONV_ID, archived=True)
     assert 1 <= len(api.calls) <= 3  # backoff 0.25-0.5 s, then 0.5-1 s: the stop at 0.2 s ends it
+
+
+def test_a_read_answered_with_another_conversation_is_a_client_error(hook, api) -> None:
+    api.get(CONV_URL, json={**CONVERSATION, "conversation_id": "conv_01OTHER"})
+    with pytest.raises(MoveworksClientError) as caught:
+        hook.get_conversation(CONV_ID)
+    assert str(caught.value) == (
+        f"Reading conversation {CONV_ID}: Moveworks answered 200 with a conversation that is about "
+        "another conversation; it was not asked for"
+    )

@@ -19,6 +19,7 @@ from airflow_provider_moveworks.exceptions import (
     MoveworksClientError,
     MoveworksConnectionError,
     MoveworksError,
+    MoveworksRateLimitError,
     MoveworksServerError,
     MoveworksValidationError,
 )
@@ -27,6 +28,7 @@ from tests.conftest import API_KEY, ASSISTANT, BASE_URL, connection_json
 from tests.unit.test_hook import CONV_ID, CONV_URL, CONVERSATION
 
 ANY_URL = re.compile(r".*")
+URL_PASSWORD = "url-pass-6c0e"
 
 
 @dataclass
@@ -180,6 +182,77 @@ CASES = [
         content_type="text/html",
     ),
     answer("JSON null error", MoveworksClientError, "answered 418", status=418, json=None),
+    # Pasted secrets and URLs carrying credentials: refused naming the field, never the value.
+    Case(
+        "API key CRLF injection",
+        MoveworksValidationError,
+        "Invalid connection password (API key): contains a control character",
+        conn={"password": f"{API_KEY}\r\nX-Injected: 1"},
+    ),
+    Case(
+        "API key not Latin-1",
+        MoveworksValidationError,
+        "Invalid connection password (API key): contains a character that HTTP headers cannot carry",
+        conn={"password": f"{API_KEY}\u2603"},
+    ),
+    Case(
+        "client id with a tab",
+        MoveworksValidationError,
+        "Invalid connection login (OAuth client id): contains a control character",
+        conn={"login": "client\tid"},
+    ),
+    Case(
+        "base URL ftp with credentials",
+        MoveworksValidationError,
+        "must not carry credentials",
+        conn={"host": f"ftp://user:{URL_PASSWORD}@api.moveworks.ai"},
+    ),
+    Case(
+        "base URL credentials and a bad port",
+        MoveworksValidationError,
+        "must not carry credentials",
+        conn={"host": f"https://user:{URL_PASSWORD}@api.moveworks.ai:99999/rest"},
+    ),
+    Case(
+        "base URL credentials and a port that is no number",
+        MoveworksValidationError,
+        "must not carry credentials",
+        conn={"host": f"https://user:{URL_PASSWORD}@api.moveworks.ai:abc/rest"},
+    ),
+    bad_extra(
+        "token_url credentials and a bad port",
+        "Invalid connection extra 'token_url': must not carry credentials",
+        token_url=f"https://user:{URL_PASSWORD}@auth.example.com:99999/t",
+    ),
+    bad_extra(
+        "proxy with a bad port",
+        "Invalid connection extra 'proxies' (the 'https' proxy): has a malformed host or a port",
+        proxies={"https": f"http://user:{URL_PASSWORD}@proxy.example:99999"},
+    ),
+    bad_update("title with a newline", "contains the control character U+000A", title="a\nb"),
+    bad_update("title with a C1 control", "contains the control character U+009B", title="a\x9b31m"),
+    bad_update("title with a bidi override", "bidi control character U+202E", title="cv\u202efdp.exe"),
+    bad_update("title zero-width only", "must not be empty or blank", title="\u200b\u2060"),
+    # Answers that lie, and a wait longer than the hook sleeps.
+    answer(
+        "200 about another conversation",
+        MoveworksClientError,
+        "a conversation that is about another conversation",
+        json={**CONVERSATION, "conversation_id": "conv_01OTHER"},
+    ),
+    answer(
+        "200 with another archived",
+        MoveworksClientError,
+        "has archived=False although True was sent",
+        json={**CONVERSATION, "archived": False},
+    ),
+    answer(
+        "429 asking for a day",
+        MoveworksRateLimitError,
+        "answered 429 asking to wait 86400 s, longer than the 120 s the hook waits",
+        status=429,
+        headers={"Retry-After": "86400"},
+    ),
 ]
 
 
@@ -199,6 +272,7 @@ def test_hostile_input_fails_clearly_and_sends_nothing_it_should_not(case: Case,
     message = str(caught.value)
     assert case.says in message
     assert API_KEY not in message
+    assert URL_PASSWORD not in message
     assert len(message) < 1000
 
 

@@ -4,8 +4,10 @@ and once after a 401; refusals from the token endpoint are clear authentication 
 from __future__ import annotations
 
 import json
+import pickle
 import threading
 import time
+import traceback
 from urllib.parse import parse_qs
 
 import pytest
@@ -318,3 +320,47 @@ def test_a_stop_during_the_token_retries_ends_the_wait_and_is_not_remembered(
     auth = hook.get_conn().auth
     assert isinstance(auth, ClientCredentialsAuth)
     assert auth._failure is None
+
+
+def test_a_thread_waiting_for_another_threads_fetch_stops_waiting_on_stop() -> None:
+    stop, started, release = threading.Event(), threading.Event(), threading.Event()
+
+    def slow_fetch() -> tuple[str, float]:
+        started.set()
+        release.wait(5)
+        return "tok-1", 3600.0
+
+    auth = ClientCredentialsAuth(slow_fetch, stop=stop)
+    fetcher = threading.Thread(target=auth.token)
+    fetcher.start()
+    assert started.wait(5)
+    stop.set()
+    with pytest.raises(MoveworksCancelledError, match="Waiting for an OAuth token: the run was stopped"):
+        auth.token()
+    release.set()
+    fetcher.join(5)
+    assert auth.token() == "tok-1"  # the fetch in progress still completed for everyone
+
+
+def test_a_token_endpoint_asking_for_a_day_stops_at_once_and_carries_the_wait(oauth_hook, api) -> None:
+    api.post(TOKEN_URL, status=429, headers={"Retry-After": "86400"}, body="")
+    with pytest.raises(MoveworksTokenError) as caught:
+        oauth_hook.update_conversation(CONV_ID, archived=True)
+    assert caught.value.retry_after == 86400.0
+    assert "asking to wait 86400 s" in str(caught.value)
+    assert len(calls_to(api, TOKEN_URL)) == 1
+    copy = pickle.loads(pickle.dumps(caught.value))  # noqa: S301 - our own bytes
+    assert (type(copy), str(copy), copy.retry_after) == (MoveworksTokenError, str(caught.value), 86400.0)
+
+
+def test_later_callers_get_the_remembered_failure_each_as_an_error_of_its_own(oauth_hook, api) -> None:
+    api.post(TOKEN_URL, status=503, body="")
+    errors = []
+    for _ in range(4):
+        with pytest.raises(MoveworksTokenError) as caught:
+            oauth_hook.update_conversation(CONV_ID, archived=True)
+        errors.append(caught.value)
+    assert len({id(error) for error in errors}) == 4
+    assert {str(error) for error in errors} == {str(errors[0])}
+    depths = [len(traceback.extract_tb(error.__traceback__)) for error in errors[1:]]
+    assert depths == [depths[0]] * 3  # a shared object's traceback would grow with every raise

@@ -228,6 +228,14 @@ def test_a_bad_proxy_url_is_refused_without_its_password_anywhere_in_the_chain(
     assert len(api.calls) == 0
 
 
+def test_proxies_that_are_not_json_keep_the_password_out_of_the_chain(monkeypatch, api) -> None:
+    use_connection(monkeypatch, extra={"proxies": '{"https": "http://user:PROXYPASS-3q@proxy.example:3128"'})
+    with pytest.raises(MoveworksValidationError) as caught:
+        MoveworksHook().update_conversation(CONV_ID, archived=True)
+    assert caught.value.field == "connection extra 'proxies'"
+    assert_no_secret(caught.value, "PROXYPASS-3q")
+
+
 def test_a_proxy_error_quoting_the_proxy_password_is_redacted(monkeypatch, api) -> None:
     proxy = "http://user:PROXY%2BPASS@proxy.example:3128"
     use_connection(monkeypatch, extra={"proxies": {"https": proxy}})

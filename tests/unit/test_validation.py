@@ -66,6 +66,7 @@ def test_title_accepts_1_to_256_characters() -> None:
         ("\u200b\u200b", "must not be empty or blank"),
         (" \u200d\ufeff\u2060 ", "must not be empty or blank"),
         ("\u3000\u00a0", "must not be empty or blank"),
+        ("\u00ad\u034f\u3164\u200e", "must not be empty or blank"),
         ("a\nb", "contains the control character U+000A at position 1"),
         ("ab\x00", "contains the control character U+0000 at position 2"),
         ("a\x7f", "contains the control character U+007F"),
