@@ -3,7 +3,6 @@ and once after a 401; refusals from the token endpoint are clear authentication 
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from urllib.parse import parse_qs
@@ -226,5 +225,4 @@ def test_a_burst_of_401s_with_the_same_token_leads_to_one_fetch() -> None:
 def test_auth_reprs_hide_tokens() -> None:
     auth = ClientCredentialsAuth(lambda: ("secret-token", 3600.0))
     auth.token()
-    assert "secret-token" not in repr(auth)
-    assert json.dumps(repr(auth))
+    assert repr(auth) == "ClientCredentialsAuth(<hidden>)"
