@@ -178,3 +178,17 @@ def test_every_error_names_no_secret_even_with_every_secret_in_the_body(set_conn
         MoveworksHook().update_conversation(CONV_ID, archived=True)
 
     assert caught.value.api_message == "*** *** ***"
+
+
+def test_a_redirect_location_carrying_a_secret_is_redacted(set_connection, api) -> None:
+    set_connection(extra={"assistant_name": ASSISTANT, "max_retries": 0})
+    api.patch(CONV_URL, status=302, headers={"Location": f"https://sso.example/login?key={API_KEY}"})
+
+    with pytest.raises(MoveworksClientError) as caught:
+        MoveworksHook().update_conversation(CONV_ID, archived=True)
+
+    assert caught.value.api_message is not None
+    assert caught.value.api_message.endswith(
+        "; a redirect to https://sso.example/login?key=*** is not followed"
+    )
+    assert API_KEY not in everything_shown(caught.value)
