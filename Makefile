@@ -4,6 +4,7 @@
 #   make test-airflow2   the whole suite on Airflow 2.11
 #   make test-compat     the unit tests on Airflow 3.0, 3.1 and 3.2
 #   make bench           the performance figures
+#   make mutation        plant bugs in the hook, client, bulk engine and validation; list the survivors
 
 PYTHON ?= python3
 AIRFLOW ?= 3.3
@@ -19,7 +20,7 @@ CONSTRAINTS := constraints/airflow-$(AIRFLOW).txt
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(AIRFLOW)
 
-.PHONY: install lint typecheck test test-airflow2 test-compat test-unit demo bench clean
+.PHONY: install lint typecheck test test-airflow2 test-compat test-unit demo bench mutation clean
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -56,6 +57,10 @@ demo: install
 
 bench: install
 	$(BIN)/python benchmarks/run_all.py
+
+# Not in .ci/run: about 10 minutes on 2 cores. Arguments: make mutation MUTATION_ARGS="--only client/"
+mutation: install
+	$(BIN)/python scripts/mutation.py $(MUTATION_ARGS)
 
 clean:
 	rm -rf .venv .venv-airflow* .demo build *.egg-info
