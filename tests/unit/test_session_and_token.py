@@ -167,3 +167,31 @@ def test_connection_values_that_could_split_a_request_are_refused(set_connection
     with pytest.raises(MoveworksValidationError, match=says):
         MoveworksHook().update_conversation(CONV_ID, archived=True)
     assert len(api.calls) == 0
+
+
+def test_a_one_second_token_is_accepted(set_connection, api) -> None:
+    hook = oauth_hook(set_connection)
+    api.post(TOKEN_URL, json={"access_token": "tok-1", "expires_in": 1})
+    api.patch(CONV_URL, json=CONVERSATION)
+    assert hook.update_conversation(CONV_ID, archived=True) == CONVERSATION
+    assert api.calls[1].request.headers["Authorization"] == "Bearer tok-1"
+
+
+def test_a_429_without_retry_after_asks_the_pacer_for_the_first_backoff_step(
+    set_connection, api, mocker
+) -> None:
+    set_connection()
+    mocker.patch("airflow_provider_moveworks.client.retry.random.random", return_value=1.0)
+    waits: list[float] = []
+
+    class Pacer:
+        def acquire(self) -> None:
+            pass
+
+        def throttled(self, delay: float) -> None:
+            waits.append(delay)
+
+    api.patch(CONV_URL, status=429, json={"error": {"code": "RATE_LIMIT_EXCEEDED", "message": "x"}})
+    api.patch(CONV_URL, json=CONVERSATION)
+    MoveworksHook(sleep=lambda seconds: None, pacer=Pacer()).update_conversation(CONV_ID, archived=True)
+    assert waits == [0.5]
