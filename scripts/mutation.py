@@ -227,6 +227,7 @@ def plant(path: Path) -> list[Mutant]:
     """Every mutant of one file, each with the compiled code it swaps in."""
     source = path.read_text(encoding="utf-8")
     tree = ast.parse(source)
+    original = compile(tree, str(path), "exec")
     planted: list[Mutant] = []
     for qualname, function in _functions(tree):
         for site_path, what, new in _sites(function):
@@ -239,8 +240,9 @@ def plant(path: Path) -> list[Mutant]:
             except (SyntaxError, ValueError):
                 continue
             code = _find_code(module_code, qualname, target.lineno)
-            if code is None:
-                continue
+            before = _find_code(original, qualname, target.lineno)
+            if code is None or before is None or code.co_freevars != before.co_freevars:
+                continue  # e.g. super() deleted: the live function's closure no longer fits
             line = _line_of(function, site_path)
             planted.append(Mutant(path, line, what, qualname, code=code))
     for node in tree.body:  # module constants: NAME = number
