@@ -6,6 +6,7 @@
 #   make test-ui         the connection form in Airflow 3.3's web UI, in a headless Chromium
 #   make test-package    build sdist + wheel, twine check, install into a clean venv, run a DAG
 #   make bench           the performance figures
+#   make mutation        plant bugs in the hook, client, bulk engine and validation; list the survivors
 
 PYTHON ?= python3
 AIRFLOW ?= 3.3
@@ -21,7 +22,7 @@ CONSTRAINTS := constraints/airflow-$(AIRFLOW).txt
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(AIRFLOW)
 
-.PHONY: install lint typecheck test test-airflow2 test-compat test-unit test-ui test-package demo bench clean
+.PHONY: install lint typecheck test test-airflow2 test-compat test-unit test-ui test-package demo bench mutation clean
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -65,6 +66,10 @@ demo: install
 
 bench: install
 	$(BIN)/python benchmarks/run_all.py
+
+# Not in .ci/run: about 10 minutes on 2 cores. Arguments: make mutation MUTATION_ARGS="--only client/"
+mutation: install
+	$(BIN)/python scripts/mutation.py $(MUTATION_ARGS)
 
 clean:
 	rm -rf .venv .venv-airflow* .demo build dist *.egg-info ui-screenshots

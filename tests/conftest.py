@@ -45,6 +45,14 @@ def connection_json(**fields: object) -> str:
     return json.dumps({k: v for k, v in conn.items() if v is not None})
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Integration tests start Airflow (a database migration, ``dag.test()``): on a busy machine
+    they need more than the default per-test limit, unless they set their own."""
+    for item in items:
+        if item.get_closest_marker("integration") and not item.get_closest_marker("timeout"):
+            item.add_marker(pytest.mark.timeout(600))
+
+
 @pytest.fixture
 def set_connection(monkeypatch: pytest.MonkeyPatch):
     """Define a connection through the environment, as users do with AIRFLOW_CONN_*."""

@@ -6,7 +6,7 @@ import hmac
 import secrets
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 
@@ -28,9 +28,17 @@ class CredentialStore:
     :param api_keys: static bearer tokens accepted forever (labelled ``api_key:1``, ``api_key:2``...).
     :param clients: OAuth client id -> client secret.
     :param token_ttl: lifetime of issued access tokens, in (possibly fractional) seconds.
+    :param clock: monotonic seconds deciding expiry (tests pass a fake one).
     """
 
-    def __init__(self, api_keys: Iterable[str], clients: Mapping[str, str], token_ttl: float) -> None:
+    def __init__(
+        self,
+        api_keys: Iterable[str],
+        clients: Mapping[str, str],
+        token_ttl: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._clock = clock
         self._api_keys = {key: f"api_key:{n}" for n, key in enumerate(api_keys, start=1)}
         self._clients = dict(clients)
         self.token_ttl = float(token_ttl)
@@ -54,7 +62,7 @@ class CredentialStore:
     def issue(self, client_id: str) -> str:
         """Issue a fresh access token for a client already checked with ``check_client``."""
         token = secrets.token_urlsafe(32)
-        now = time.monotonic()
+        now = self._clock()
         with self._lock:
             if len(self._tokens) > 10_000:
                 # Bound memory in long CLI runs; an hour past expiry nobody needs the "expired" reason.
@@ -89,6 +97,6 @@ class CredentialStore:
         if entry is None:
             return Identity("unknown", False, "Invalid access token")
         client_id, expires = entry
-        if time.monotonic() >= expires:
+        if self._clock() >= expires:
             return Identity(f"client:{client_id}", False, "Access token expired")
         return Identity(f"client:{client_id}", True)

@@ -7,6 +7,7 @@ import math
 import random
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,9 +84,13 @@ class FaultInjector:
 
     :param config: the initial knobs.
     :param rng: the random source (seed it for reproducible faults).
+    :param clock: monotonic seconds refilling the rate limit (tests pass a fake one).
     """
 
-    def __init__(self, config: FaultConfig, rng: random.Random) -> None:
+    def __init__(
+        self, config: FaultConfig, rng: random.Random, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._clock = clock
         self._config = config
         self._rng = rng
         self._lock = threading.Lock()
@@ -117,7 +122,7 @@ class FaultInjector:
         if not rate:
             return None
         burst = max(1.0, rate)
-        now = time.monotonic()
+        now = self._clock()
         tokens, last = self._buckets.get(label, (burst, now))
         tokens = min(burst, tokens + (now - last) * rate)
         if tokens >= 1.0:

@@ -10,7 +10,8 @@ import socketserver
 import ssl
 import sys
 import threading
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from http.server import ThreadingHTTPServer
 from types import TracebackType
@@ -44,6 +45,7 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
         self.emulator = emulator
         self._active: set[socket.socket] = set()
         self._active_lock = threading.Lock()
+        self.connections_accepted = 0
         super().__init__(address, EmulatorHandler)
 
     def server_bind(self) -> None:
@@ -52,9 +54,10 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
         self.server_name, self.server_port = str(self.server_address[0]), int(self.server_address[1])
 
     def process_request(self, request: Any, client_address: Any) -> None:
-        """Remember the connection, then serve it on a daemon thread."""
+        """Remember (and count) the connection, then serve it on a daemon thread."""
         with self._active_lock:
             self._active.add(request)
+            self.connections_accepted += 1
         super().process_request(request, client_address)
 
     def shutdown_request(self, request: Any) -> None:
@@ -82,6 +85,8 @@ class MoveworksEmulator:
     """A local stand-in for the Moveworks Conversations API; see the package docstring.
 
     Use it as a context manager (or ``start()``/``stop()``); it serves from a daemon thread.
+    ``clock`` (monotonic seconds) decides rate-limit refills and token expiry: tests pass a fake
+    one to step time instead of sleeping.
     Fault knobs (``latency``, ``jitter``, ``rate_limit``, ``retry_after``, ``error_rate``,
     ``drop_rate``, ``drop_after_apply``, ``slow_rate``, ``slow_seconds``,
     ``fault_token_endpoint``) are keyword arguments here and can change later via ``configure``.
@@ -106,6 +111,7 @@ class MoveworksEmulator:
         token_path: str = DEFAULT_TOKEN_PATH,
         verbose: bool = False,
         faults: FaultConfig | None = None,
+        clock: Callable[[], float] = time.monotonic,
         **fault_knobs: Any,
     ) -> None:
         if token_response_shape not in ("flat", "wrapped"):
@@ -121,9 +127,9 @@ class MoveworksEmulator:
         master = random.Random(random_seed)
         self.store = ConversationStore(random.Random(master.getrandbits(64)))
         self.fault_injector = FaultInjector(
-            (faults or FaultConfig()).replace(**fault_knobs), random.Random(master.getrandbits(64))
+            (faults or FaultConfig()).replace(**fault_knobs), random.Random(master.getrandbits(64)), clock
         )
-        self.auth = CredentialStore(self.api_keys, self.clients, token_ttl)
+        self.auth = CredentialStore(self.api_keys, self.clients, token_ttl, clock)
         self.request_counters = RequestCounters()
         self.cursors = CursorCodec(secrets.token_bytes(32))
         anchor = start_of_today_us() if seed_epoch is None else to_us(seed_epoch)
@@ -277,6 +283,13 @@ class MoveworksEmulator:
     ) -> int:
         """Total of the counters matching every filter given."""
         return self.request_counters.total(method, route, status, credential)
+
+    @property
+    def connections_accepted(self) -> int:
+        """TCP connections accepted since start: keep-alive clients open one and reuse it."""
+        if self._server is None:
+            raise RuntimeError("the emulator is not running")
+        return self._server.connections_accepted
 
     def reset_counters(self) -> None:
         """Zero every request counter."""

@@ -42,10 +42,29 @@ def make_emulator() -> Iterator[EmulatorFactory]:
         emu.stop()
 
 
+class FakeClock:
+    """Monotonic seconds that move only when a test moves them."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
 @pytest.fixture
-def emulator(make_emulator: EmulatorFactory) -> MoveworksEmulator:
-    """A running emulator with no conversations and no faults."""
-    return make_emulator()
+def clock() -> FakeClock:
+    """The emulator's clock for rate limits and token expiry: stopped until the test moves it."""
+    return FakeClock()
+
+
+@pytest.fixture
+def emulator(make_emulator: EmulatorFactory, clock: FakeClock) -> MoveworksEmulator:
+    """A running emulator with no conversations and no faults, on the test's clock."""
+    return make_emulator(clock=clock)
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -10,7 +11,7 @@ import requests
 
 from airflow_provider_moveworks.emulator import FaultConfig, MoveworksEmulator
 
-from .conftest import API_KEY_2, ASSISTANT, CLIENT_ID, CLIENT_SECRET, EmulatorFactory
+from .conftest import API_KEY_2, ASSISTANT, CLIENT_ID, CLIENT_SECRET, EmulatorFactory, FakeClock
 
 
 def _patch(
@@ -50,13 +51,19 @@ def test_rate_limit_without_retry_after_header(
 
 
 def test_rate_limit_is_per_credential_and_refills(
-    session: requests.Session, emulator: MoveworksEmulator, headers: dict[str, str], cid: str
+    session: requests.Session,
+    emulator: MoveworksEmulator,
+    headers: dict[str, str],
+    cid: str,
+    clock: FakeClock,
 ) -> None:
     emulator.configure(rate_limit=5)
-    assert [_patch(session, emulator, cid, headers).status_code for _ in range(6)][-1] == 429
+    assert [_patch(session, emulator, cid, headers).status_code for _ in range(6)] == [200] * 5 + [429]
     other = {**headers, "Authorization": f"Bearer {API_KEY_2}"}
     assert _patch(session, emulator, cid, other).status_code == 200
-    time.sleep(0.25)
+    clock.advance(0.1)  # half a request's worth
+    assert _patch(session, emulator, cid, headers).status_code == 429
+    clock.advance(0.1)
     assert _patch(session, emulator, cid, headers).status_code == 200
 
 
@@ -113,33 +120,65 @@ def test_drop_after_apply_changes_state_but_answers_nothing(
     assert emulator.get(cid)["title"] == "changed"  # type: ignore[index]
 
 
+def _record_sleeps(emu: MoveworksEmulator, observe: Any = None, really: bool = True) -> list[float]:
+    """The emulator's injected delays, recorded (and still slept, unless ``really`` is false)."""
+    slept: list[float] = []
+    sleep = emu.sleep
+
+    def recording(seconds: float) -> None:
+        slept.append(seconds)
+        if observe is not None:
+            observe()
+        if really:
+            sleep(seconds)
+
+    emu.sleep = recording  # type: ignore[method-assign]
+    return slept
+
+
 def test_slow_response_is_applied_and_arrives_late(
     session: requests.Session, emulator: MoveworksEmulator, headers: dict[str, str], cid: str
 ) -> None:
+    titles_when_delayed: list[object] = []
+    both_delayed = threading.Event()
+
+    def observe() -> None:
+        titles_when_delayed.append(emulator.get(cid)["title"])  # type: ignore[index]
+        if len(titles_when_delayed) == 2:
+            both_delayed.set()
+
+    slept = _record_sleeps(emulator, observe)
     emulator.configure(slow_rate=1.0, slow_seconds=0.5)
-    with pytest.raises(requests.Timeout):
+    with pytest.raises(requests.Timeout):  # the reply cannot come before the 0.5 s delay
         _patch(session, emulator, cid, headers, timeout=0.15)
-    assert emulator.get(cid)["title"] == "changed"  # type: ignore[index]
     started = time.perf_counter()
     assert _patch(session, emulator, cid, headers).status_code == 200
     assert time.perf_counter() - started >= 0.45
+    assert both_delayed.wait(10)  # the first handler may still be on its way to its delay
+    assert slept == [0.5, 0.5]
+    assert titles_when_delayed == ["changed", "changed"]  # applied before the delay
 
 
 def test_latency_delays_every_api_response(
     session: requests.Session, emulator: MoveworksEmulator, headers: dict[str, str], cid: str
 ) -> None:
+    slept = _record_sleeps(emulator)
     emulator.configure(latency=0.2, jitter=0.05)
     for sent in (headers, {}):  # an authorised request and a 401 alike
         started = time.perf_counter()
         _patch(session, emulator, cid, sent)
-        assert 0.2 <= time.perf_counter() - started < 0.6
+        assert time.perf_counter() - started >= 0.2
+    assert len(slept) == 2
+    assert all(0.2 <= seconds <= 0.25 for seconds in slept)
 
 
 def test_no_latency_on_admin_endpoints(session: requests.Session, emulator: MoveworksEmulator) -> None:
+    slept = _record_sleeps(emulator, really=False)
     emulator.configure(latency=1.0, error_rate=1.0)
-    started = time.perf_counter()
     assert session.get(f"{emulator.url}/_emulator/state").status_code == 200
-    assert time.perf_counter() - started < 0.5
+    assert slept == []
+    assert session.get(f"{emulator.base_url}/conversations").status_code == 401
+    assert slept == [1.0]
 
 
 def test_fault_decisions_repeat_with_the_same_seed(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 from typing import Any
 
 import pytest
@@ -11,7 +10,7 @@ import requests
 
 from airflow_provider_moveworks.emulator import MoveworksEmulator
 
-from .conftest import ASSISTANT, CLIENT_ID, CLIENT_SECRET, UUID_RE, EmulatorFactory
+from .conftest import ASSISTANT, CLIENT_ID, CLIENT_SECRET, UUID_RE, EmulatorFactory, FakeClock
 
 GRANT = {"grant_type": "client_credentials", "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}
 
@@ -71,11 +70,14 @@ def test_fractional_ttl_is_reported_as_is(session: requests.Session, make_emulat
     _assert_token(session.post(emu.token_url, data=GRANT), ttl=0.5)
 
 
-def test_token_expires_after_its_ttl(session: requests.Session, make_emulator: EmulatorFactory) -> None:
-    emu = make_emulator(token_ttl=0.2)
+def test_token_expires_after_its_ttl(
+    session: requests.Session, make_emulator: EmulatorFactory, clock: FakeClock
+) -> None:
+    emu = make_emulator(token_ttl=0.2, clock=clock)
     token = _assert_token(session.post(emu.token_url, data=GRANT), ttl=0.2)
+    clock.now = 0.19
     assert _use(session, emu, token).status_code == 200
-    time.sleep(0.3)
+    clock.now = 0.2
     response = _use(session, emu, token)
     assert response.status_code == 401
     assert response.json() == {"error": {"code": "UNAUTHORIZED", "message": "Access token expired"}}

@@ -33,6 +33,7 @@ from tests.conftest import REPO_ROOT
 
 pytestmark = [
     pytest.mark.integration,
+    pytest.mark.timeout(600),  # three Airflow processes start, migrate and run a DAG
     pytest.mark.skipif(
         not AIRFLOW_V_3_0_PLUS,
         reason="scheduler, dag-processor and api-server as separate processes (Task SDK) need Airflow 3",

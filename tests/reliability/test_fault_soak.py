@@ -4,12 +4,14 @@ applied the change), and rate-limits per credential.
 
 About 429s: the emulator has no "share of 429s" knob, only a per-credential token bucket
 (``rate_limit``), so 429s are produced the way a real server produces them: by going over the
-limit. The operator's adaptive limiter backs off on the first 429 of an episode and waits out
+limit. Whether a machine outruns that limit depends on its speed, so the test also makes the
+server throttle on its own schedule: every ``THROTTLE_EVERY``-th request the emulator sees is
+answered 429 with ``Retry-After: 1`` whatever the rate (a few episodes per run, on any machine).
+The operator's adaptive limiter backs off on the first 429 of an episode and waits out
 ``Retry-After``, so only a handful of 429s per run reach it (about 0.1% of the requests, not 5%).
-Forcing a flat 5% of 429s regardless of the rate (by wrapping the emulator's fault injector) is
-not a useful soak: the limiter reads every 429 as "too fast" and cuts its rate by 15% per
-episode, so the run collapses to a few requests per second (measured: ~2-8 rows/s instead of
-~800) and cannot finish in minutes.
+Forcing a flat 5% of 429s regardless of the rate is not a useful soak: the limiter reads every
+429 as "too fast" and cuts its rate by 15% per episode, so the run collapses to a few requests
+per second (measured: ~2-8 rows/s instead of ~800) and cannot finish in minutes.
 
 Afterwards every figure is checked exactly against the emulator's own counters:
 
@@ -25,7 +27,9 @@ Afterwards every figure is checked exactly against the emulator's own counters:
 
 from __future__ import annotations
 
+import itertools
 import json
+import threading
 import time
 from collections import Counter
 
@@ -36,13 +40,14 @@ from airflow_provider_moveworks.emulator.faults import Decision
 from tests.conftest import API_KEY, ASSISTANT
 from tests.reliability.conftest import bulk_operator, define_connection, read_report, settle
 
-pytestmark = [pytest.mark.soak, pytest.mark.integration]
+pytestmark = [pytest.mark.soak, pytest.mark.integration, pytest.mark.timeout(600)]
 
 ROWS = 20_000
 MAX_CONCURRENCY = 24
 TIMEOUT = 0.5  # the connection's per-request timeout
 SLOW_SECONDS = 1.0  # longer than TIMEOUT: every slow reply is a client timeout
 RATE_LIMIT = 400  # requests/second per credential; bounds the run to about a minute
+THROTTLE_EVERY = 5_000  # the server's own throttling episodes: requests 5,000, 10,000...
 FAULTS = {
     "error_rate": 0.10,
     "drop_rate": 0.02,
@@ -77,14 +82,24 @@ def test_bulk_update_survives_a_fault_soak_with_exact_accounting(tmp_path, monke
                 expected[cid] = (row.get("title", f"Old {n}"), row.get("archived", n % 5 == 0))
 
         # Count the replies the emulator will send late (slow and neither dropped nor failed):
-        # the client times out on each after the change was applied. Observation only.
+        # the client times out on each after the change was applied. And throttle on the
+        # test's schedule, so that 429s do not depend on the machine outrunning RATE_LIMIT.
         late = Counter()
         decide = emu.fault_injector.decide
+        decisions = itertools.count(1)
+        lock = threading.Lock()
 
         def observed(label: str) -> Decision:
+            with lock:
+                number = next(decisions)
+            if number % THROTTLE_EVERY == 0:
+                with lock:
+                    late["forced_429s"] += 1
+                return Decision(retry_after=1)
             decision = decide(label)
             if decision.slow and not (decision.drop or decision.error or decision.rate_limited):
-                late["replies"] += 1
+                with lock:
+                    late["replies"] += 1
             return decision
 
         monkeypatch.setattr(emu.fault_injector, "decide", observed)
@@ -127,6 +142,7 @@ def test_bulk_update_survives_a_fault_soak_with_exact_accounting(tmp_path, monke
         "500s": errors,
         "dropped": dropped,
         "slow": late["replies"],
+        "forced_429s": late["forced_429s"],
         "other_timeouts": timed_out_after_apply - late["replies"],
         "hook_waits_skipped": len(sleeps),
         "wall_s": round(wall, 1),
@@ -162,7 +178,8 @@ def test_bulk_update_survives_a_fault_soak_with_exact_accounting(tmp_path, monke
     assert summary["throttled"] == throttled
     assert errors > 0
     assert dropped > 0
-    assert throttled > 0
+    assert late["forced_429s"] >= ROWS // THROTTLE_EVERY
+    assert throttled >= late["forced_429s"]
     # Each slow reply was a timeout the client retried after the emulator had applied it.
     assert late["replies"] > 0
     assert timed_out_after_apply >= late["replies"]

@@ -21,7 +21,7 @@ from airflow_provider_moveworks.emulator import MoveworksEmulator
 from tests.conftest import ASSISTANT, CLIENT_ID, CLIENT_SECRET
 from tests.reliability.conftest import bulk_operator, define_connection, read_report, settle
 
-pytestmark = [pytest.mark.soak, pytest.mark.integration]
+pytestmark = [pytest.mark.soak, pytest.mark.integration, pytest.mark.timeout(300)]
 
 TOKEN_TTL = 5.0
 REFRESH_EVERY = TOKEN_TTL / 2  # min(60, ttl / 2) before expiry

@@ -276,10 +276,6 @@ def test_hostile_input_fails_clearly_and_sends_nothing_it_should_not(case: Case,
     assert len(message) < 1000
 
 
-def test_there_are_at_least_thirty_hostile_cases() -> None:
-    assert len(CASES) >= 30
-
-
 def test_a_truncated_body_on_the_wire_is_a_connection_error(set_connection) -> None:
     set_connection(extra={"assistant_name": ASSISTANT, "max_retries": 0})
     with responses.RequestsMock() as api:

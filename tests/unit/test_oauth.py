@@ -3,7 +3,6 @@ and once after a 401; refusals from the token endpoint are clear authentication 
 
 from __future__ import annotations
 
-import json
 import pickle
 import threading
 import time
@@ -235,8 +234,7 @@ def test_a_burst_of_401s_with_the_same_token_leads_to_one_fetch() -> None:
 def test_auth_reprs_hide_tokens() -> None:
     auth = ClientCredentialsAuth(lambda: ("secret-token", 3600.0))
     auth.token()
-    assert "secret-token" not in repr(auth)
-    assert json.dumps(repr(auth))
+    assert repr(auth) == "ClientCredentialsAuth(<hidden>)"
 
 
 def test_a_token_endpoint_that_always_fails_costs_one_ladder_per_update(oauth_hook, api) -> None:

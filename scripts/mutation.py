@@ -1,0 +1,533 @@
+"""`make mutation`: plant one realistic bug at a time in the hook, the HTTP client, the bulk
+engine and validation, run the fast tests that execute the changed code, and print every bug
+that no test caught (a surviving mutant).
+
+    python scripts/mutation.py                     # every target, 2 mutants at a time
+    python scripts/mutation.py --only client/ -j 1  # targets whose path contains "client/"
+    make mutation MUTATION_ARGS="--only hooks/ --only client/ --only validation"
+    python scripts/mutation.py --list               # the mutants, without running them
+
+How it stays fast despite Airflow's import cost: the fast tests run once in this process, under
+a trace that records which test calls which function. Then each mutant runs in a forked child
+of this process (everything already imported): the child swaps the code of the one function
+(or the value of the one module constant) it changes and runs, with -x, only the tests that
+called that function, quickest first. The files on disk are never written, so an interrupted
+run leaves nothing to restore. A mutant is killed when a test fails, crashes or hangs past the
+time limit; it survives when every test passes, or when no fast test runs its code at all.
+
+The bugs planted (in function bodies and module constants, never docstrings or messages):
+comparisons (< <=, == !=, in, is), and/or, a dropped ``not`` or a negated condition, numbers
++1, True/False, + - * /, a call statement deleted (a secret not kept, a session not closed),
+a ``raise`` deleted, ``raise ... from None`` losing its ``from None``, ``redact(x)`` becoming
+``x``, ``min``/``max`` returning one side, and a header, field or key name misspelt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import copy
+import os
+import signal
+import sys
+import threading
+import time
+import types
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+PACKAGE = REPO / "airflow_provider_moveworks"
+TARGETS = ("hooks/moveworks.py", "client/*.py", "bulk/*.py", "validation.py")
+# The fast tests: unit tests, and the bulk tests against the in-process emulator (not the ones
+# running whole DAGs, which need a database and a minute).
+TESTS = ("tests/unit", "tests/bulk", "--ignore=tests/bulk/test_dag.py", "-m", "not soak")
+CANNOT_APPLY = 99  # a child's exit status: the tool, not the tests, failed
+# String constants in these positions name something (a header, a JSON field, a key): misspell them.
+NAME_CALLS = {"get", "pop", "setdefault", "startswith", "endswith", "getheader"}
+
+
+@dataclass
+class Mutant:
+    path: Path
+    line: int
+    what: str
+    scope: str  # the qualified name of the function changed, or "<module>.NAME" of a constant
+    code: types.CodeType | None = None  # the function's new code
+    value: Any = None  # the constant's new value
+    tests: list[str] = field(default_factory=list)
+    budget: float = 60.0  # seconds before the child is killed (and the mutant counted as caught)
+
+    @property
+    def where(self) -> str:
+        return f"{self.path.relative_to(REPO)}:{self.line}"
+
+
+# -- planting bugs ---------------------------------------------------------------------------
+_SWAPS: dict[type, type] = {
+    ast.Lt: ast.LtE,
+    ast.LtE: ast.Lt,
+    ast.Gt: ast.GtE,
+    ast.GtE: ast.Gt,
+    ast.Eq: ast.NotEq,
+    ast.NotEq: ast.Eq,
+    ast.In: ast.NotIn,
+    ast.NotIn: ast.In,
+    ast.Is: ast.IsNot,
+    ast.IsNot: ast.Is,
+    ast.And: ast.Or,
+    ast.Or: ast.And,
+    ast.Add: ast.Sub,
+    ast.Sub: ast.Add,
+    ast.Mult: ast.Div,
+    ast.Div: ast.Mult,
+}
+
+
+def _call_name(node: ast.Call) -> str:
+    func = node.func
+    if isinstance(func, ast.Attribute):
+        return func.attr
+    return func.id if isinstance(func, ast.Name) else ""
+
+
+def _is_name_like(text: str) -> bool:
+    return 0 < len(text) <= 40 and not any(char.isspace() for char in text)
+
+
+def mutations(node: ast.AST, parent: ast.AST | None) -> Iterator[tuple[str, Any]]:
+    """(description, replacement) for each bug this node can carry; the replacement is a node,
+    or a callable applied to a copy of the node."""
+    if isinstance(node, ast.Compare):
+        for index, op in enumerate(node.ops):
+            if type(op) in _SWAPS:
+                new = copy.deepcopy(node)
+                new.ops[index] = _SWAPS[type(op)]()
+                yield f"{ast.unparse(node)}  ->  {ast.unparse(new)}", new
+    elif isinstance(node, (ast.BoolOp, ast.BinOp)):
+        op = node.op
+        if type(op) in _SWAPS:
+            new = copy.deepcopy(node)
+            new.op = _SWAPS[type(op)]()
+            yield f"{ast.unparse(node)}  ->  {ast.unparse(new)}", new
+    elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+        yield f"{ast.unparse(node)}  ->  {ast.unparse(node.operand)}", node.operand
+    elif isinstance(node, ast.Constant) and not isinstance(parent, ast.Expr):
+        value = node.value
+        if isinstance(value, bool):
+            yield f"{value}  ->  {not value}", ast.Constant(not value)
+        elif isinstance(value, (int, float)):
+            yield f"{value!r}  ->  {value + 1!r}", ast.Constant(value + 1)
+        elif isinstance(value, str) and _is_name_like(value) and _names_something(node, parent):
+            yield f"{value!r}  ->  {'XX' + value + 'XX'!r}", ast.Constant("XX" + value + "XX")
+    elif isinstance(node, ast.Call):
+        name = _call_name(node)
+        if "redact" in name and len(node.args) == 1 and not node.keywords:
+            yield f"{ast.unparse(node)}  ->  {ast.unparse(node.args[0])}", node.args[0]
+        if name in ("min", "max") and len(node.args) == 2 and not node.keywords:
+            for arg in node.args:
+                yield f"{ast.unparse(node)}  ->  {ast.unparse(arg)}", arg
+
+
+def _names_something(node: ast.Constant, parent: ast.AST | None) -> bool:
+    if isinstance(parent, ast.Subscript) and parent.slice is node:
+        return True
+    if isinstance(parent, ast.Dict) and node in parent.keys:
+        return True
+    if isinstance(parent, ast.Compare):
+        return True
+    return isinstance(parent, ast.Call) and _call_name(parent) in NAME_CALLS and node in parent.args
+
+
+def statement_mutations(node: ast.stmt) -> Iterator[tuple[str, ast.stmt]]:
+    if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
+        yield f"{ast.unparse(node)}  ->  (deleted)", ast.Pass()
+    elif isinstance(node, ast.Raise):
+        yield f"{ast.unparse(node).splitlines()[0]}  ->  (deleted)", ast.Pass()
+        if isinstance(node.cause, ast.Constant) and node.cause.value is None:
+            yield "raise ... from None  ->  raise ...", ast.Raise(exc=node.exc, cause=None)
+    elif isinstance(node, (ast.If, ast.While)) and not _is_comparison(node.test):
+        new = copy.copy(node)
+        new.test = ast.UnaryOp(op=ast.Not(), operand=node.test)
+        yield f"if {ast.unparse(node.test)}  ->  if not {ast.unparse(node.test)}", new
+
+
+def _is_comparison(test: ast.expr) -> bool:
+    """Conditions whose own operators are mutated already."""
+    negated = isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not)
+    return negated or isinstance(test, (ast.Compare, ast.BoolOp))
+
+
+def _children(node: ast.AST) -> Iterator[tuple[str, int | None, ast.AST]]:
+    """(field, index, child) of every child node, skipping nested function signatures."""
+    for name, value in ast.iter_fields(node):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and name != "body":
+            continue  # decorators and defaults run at import, not when the function runs
+        if isinstance(value, list):
+            for index, item in enumerate(value):
+                if isinstance(item, ast.AST):
+                    yield name, index, item
+        elif isinstance(value, ast.AST):
+            yield name, None, value
+
+
+def _functions(tree: ast.Module) -> Iterator[tuple[str, ast.FunctionDef | ast.AsyncFunctionDef]]:
+    """(qualified name, node) of module functions and methods (nested ones belong to these)."""
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            yield node.name, node
+        elif isinstance(node, ast.ClassDef):
+            for item in node.body:
+                if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    yield f"{node.name}.{item.name}", item
+
+
+def _sites(root: ast.AST) -> Iterator[tuple[list[tuple[str, int | None]], str, Any]]:
+    """(path from root, description, replacement) of every bug under ``root``."""
+    stack: list[tuple[ast.AST, ast.AST | None, list[tuple[str, int | None]]]] = [(root, None, [])]
+    while stack:
+        node, parent, path = stack.pop()
+        if node is not root:
+            if isinstance(node, ast.stmt):
+                for what, new in statement_mutations(node):
+                    yield path, what, new
+            for what, new in mutations(node, parent):
+                yield path, what, new
+        for name, index, child in _children(node):
+            if isinstance(child, ast.Expr) and isinstance(child.value, ast.Constant):
+                continue  # a docstring
+            stack.append((child, node, [*path, (name, index)]))
+
+
+def _replace(root: ast.AST, path: list[tuple[str, int | None]], new: ast.AST) -> None:
+    node = root
+    for name, index in path[:-1]:
+        node = getattr(node, name) if index is None else getattr(node, name)[index]
+    name, index = path[-1]
+    if index is None:
+        setattr(node, name, new)
+    else:
+        getattr(node, name)[index] = new
+
+
+def _find_code(code: types.CodeType, qualname: str, line: int) -> types.CodeType | None:
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            if const.co_qualname == qualname and const.co_firstlineno == line:
+                return const
+            found = _find_code(const, qualname, line)
+            if found is not None:
+                return found
+    return None
+
+
+def plant(path: Path) -> list[Mutant]:
+    """Every mutant of one file, each with the compiled code it swaps in."""
+    source = path.read_text(encoding="utf-8")
+    tree = ast.parse(source)
+    original = compile(tree, str(path), "exec")
+    planted: list[Mutant] = []
+    for qualname, function in _functions(tree):
+        for site_path, what, new in _sites(function):
+            mutated = copy.deepcopy(tree)
+            target = _locate(mutated, qualname)
+            _replace(target, site_path, copy.deepcopy(new))
+            ast.fix_missing_locations(mutated)
+            try:
+                module_code = compile(mutated, str(path), "exec")
+            except (SyntaxError, ValueError):
+                continue
+            code = _find_code(module_code, qualname, target.lineno)
+            before = _find_code(original, qualname, target.lineno)
+            if code is None or before is None or code.co_freevars != before.co_freevars:
+                continue  # e.g. super() deleted: the live function's closure no longer fits
+            line = _line_of(function, site_path)
+            planted.append(Mutant(path, line, what, qualname, code=code))
+    for node in tree.body:  # module constants: NAME = number
+        if (
+            isinstance(node, (ast.Assign, ast.AnnAssign))
+            and isinstance(node.value, ast.Constant)
+            and isinstance(node.value.value, (int, float))
+            and not isinstance(node.value.value, bool)
+        ):
+            target = node.targets[0] if isinstance(node, ast.Assign) else node.target
+            if isinstance(target, ast.Name):
+                value = node.value.value
+                planted.append(
+                    Mutant(
+                        path,
+                        node.lineno,
+                        f"{target.id} = {value!r}  ->  {value + 1!r}",
+                        f"<module>.{target.id}",
+                        value=value + 1,
+                    )
+                )
+    return planted
+
+
+def _locate(tree: ast.Module, qualname: str) -> ast.FunctionDef | ast.AsyncFunctionDef:
+    for name, function in _functions(tree):
+        if name == qualname:
+            return function
+    raise LookupError(qualname)
+
+
+def _line_of(root: ast.AST, path: list[tuple[str, int | None]]) -> int:
+    node, line = root, getattr(root, "lineno", 0)
+    for name, index in path:
+        node = getattr(node, name) if index is None else getattr(node, name)[index]
+        line = getattr(node, "lineno", line)
+    return line
+
+
+# -- which tests run which code ----------------------------------------------------------------
+class Tracer:
+    """Records, per test, the (file, function) pairs of the targets it called."""
+
+    def __init__(self, files: set[str]) -> None:
+        self.files = files
+        self.current: str | None = None
+        self.calls: dict[tuple[str, str], set[str]] = {}
+        self.durations: dict[str, float] = {}
+        self.failed: list[str] = []
+
+    def trace(self, frame: types.FrameType, event: str, arg: Any) -> None:
+        code = frame.f_code
+        if code.co_filename in self.files and self.current is not None:
+            self.calls.setdefault((code.co_filename, code.co_qualname), set()).add(self.current)
+
+    # pytest hooks
+    def pytest_runtest_logstart(self, nodeid: str, location: Any) -> None:
+        self.current = nodeid
+
+    def pytest_runtest_logreport(self, report: Any) -> None:
+        self.durations[report.nodeid] = self.durations.get(report.nodeid, 0.0) + report.duration
+        if report.failed:
+            self.failed.append(report.nodeid)
+
+
+def covering_tests(mutant: Mutant, tracer: Tracer, constants: dict[tuple[str, str], set[str]]) -> list[str]:
+    filename = str(mutant.path)
+    if mutant.scope.startswith("<module>."):
+        users = constants.get((filename, mutant.scope.removeprefix("<module>.")), set())
+        tests: set[str] = set()
+        for qualname in users:
+            tests |= _tests_of(tracer, filename, qualname)
+    else:
+        tests = _tests_of(tracer, filename, mutant.scope)
+    return sorted(tests, key=lambda nodeid: (tracer.durations.get(nodeid, 0.0), nodeid))
+
+
+def _tests_of(tracer: Tracer, filename: str, qualname: str) -> set[str]:
+    """Tests that ran the function or anything nested in it (closures, lambdas)."""
+    found: set[str] = set()
+    for (name, called), tests in tracer.calls.items():
+        if name == filename and (called == qualname or called.startswith(f"{qualname}.<locals>.")):
+            found |= tests
+    return found
+
+
+def constant_users(path: Path) -> dict[tuple[str, str], set[str]]:
+    """(file, constant name) -> the functions of that file that read it."""
+    users: dict[tuple[str, str], set[str]] = {}
+    for qualname, function in _functions(ast.parse(path.read_text(encoding="utf-8"))):
+        for node in ast.walk(function):
+            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
+                users.setdefault((str(path), node.id), set()).add(qualname)
+    return users
+
+
+# -- running a mutant ------------------------------------------------------------------------
+def apply(mutant: Mutant) -> None:
+    """Swap the mutant into the live modules (in the forked child only)."""
+    module = _module_of(mutant.path)
+    if mutant.code is None:
+        name = mutant.scope.removeprefix("<module>.")
+        original = getattr(module, name)
+        for other in list(sys.modules.values()):  # and wherever it was imported by name
+            ours = getattr(other, "__name__", "").startswith("airflow_provider_moveworks")
+            if ours and getattr(other, name, None) is original:
+                setattr(other, name, mutant.value)
+        return
+    owner: Any = module
+    parts = mutant.scope.split(".")
+    for part in parts[:-1]:
+        owner = getattr(owner, part)
+    attribute = owner.__dict__[parts[-1]] if isinstance(owner, type) else getattr(owner, parts[-1])
+    function = _function_of(attribute)
+    function.__code__ = mutant.code
+
+
+def _function_of(attribute: Any) -> Any:
+    for name in ("fget", "func", "__func__"):  # property, cached_property, class/staticmethod
+        inner = getattr(attribute, name, None)
+        if isinstance(inner, types.FunctionType):
+            return inner
+    if isinstance(attribute, types.FunctionType):
+        return attribute
+    raise TypeError(f"cannot swap the code of {attribute!r}")
+
+
+def _module_of(path: Path) -> types.ModuleType:
+    relative = path.relative_to(REPO).with_suffix("")
+    name = ".".join(relative.parts)
+    __import__(name)
+    return sys.modules[name]
+
+
+def run_child(mutant: Mutant, per_test_timeout: float) -> int:
+    """In the forked child: apply the mutant, run its tests, exit 0 if they all passed."""
+    import pytest
+
+    stderr = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.dup2(devnull, 2)
+    try:
+        apply(mutant)
+    except Exception as error:
+        os.write(stderr, f"\ncannot apply {mutant.where} {mutant.what}: {error!r}\n".encode())
+        return CANNOT_APPLY
+    return int(
+        pytest.main(
+            [
+                "-x",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                f"--timeout={per_test_timeout:g}",
+                "-o",
+                "addopts=",
+                *mutant.tests,
+            ]
+        )
+    )
+
+
+def run_all(mutants: list[Mutant], jobs: int, per_test_timeout: float) -> dict[int, str]:
+    """Run the mutants, ``jobs`` at a time; returns index -> outcome (killed/survived/timeout)."""
+    outcomes: dict[int, str] = {}
+    running: dict[int, tuple[int, float]] = {}  # pid -> (index, deadline)
+    queue = list(range(len(mutants)))
+    done = 0
+    started = time.monotonic()
+    try:
+        while queue or running:
+            while queue and len(running) < jobs:
+                index = queue.pop(0)
+                if not mutants[index].tests:
+                    outcomes[index] = "no test"
+                    done += 1
+                    continue
+                pid = os.fork()
+                if pid == 0:  # the child
+                    code = 4
+                    try:
+                        code = run_child(mutants[index], per_test_timeout)
+                    finally:
+                        os._exit(code)
+                running[pid] = (index, time.monotonic() + mutants[index].budget)
+            if not running:
+                continue
+            pid, status = os.waitpid(-1, os.WNOHANG)
+            if pid == 0:
+                time.sleep(0.02)
+                for child, (index, deadline) in list(running.items()):
+                    if time.monotonic() > deadline:
+                        os.kill(child, signal.SIGKILL)
+                        os.waitpid(child, 0)
+                        del running[child]
+                        outcomes[index] = "timeout"
+                        done += 1
+                continue
+            index, _ = running.pop(pid)
+            code = os.waitstatus_to_exitcode(status)
+            outcomes[index] = {0: "survived", CANNOT_APPLY: "not applied"}.get(code, "killed")
+            done += 1
+            if sys.stderr.isatty() or done % 50 == 0:
+                progress = f"{done}/{len(mutants)} mutants, {time.monotonic() - started:.0f} s"
+                print(f"\r{progress}", end="" if sys.stderr.isatty() else "\n", file=sys.stderr, flush=True)
+    except KeyboardInterrupt:
+        for child in running:
+            os.kill(child, signal.SIGKILL)
+        raise
+    print(file=sys.stderr)
+    return outcomes
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt  # a plain kill stops the children too
+
+
+def main() -> int:
+    signal.signal(signal.SIGTERM, _interrupt)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--only", action="append", default=[], help="only targets whose path contains this (repeatable)"
+    )
+    parser.add_argument("-j", "--jobs", type=int, default=2, help="mutants run at once (default 2)")
+    parser.add_argument("--timeout", type=float, default=20.0, help="seconds per test (default 20)")
+    parser.add_argument("--list", action="store_true", help="print the mutants and exit")
+    args = parser.parse_args()
+
+    paths = sorted({p for pattern in TARGETS for p in PACKAGE.glob(pattern) if p.name != "__init__.py"})
+    paths = [p for p in paths if not args.only or any(part in str(p.relative_to(REPO)) for part in args.only)]
+    mutants = sorted(
+        (mutant for path in paths for mutant in plant(path)), key=lambda m: (str(m.path), m.line)
+    )
+    if args.list:
+        for mutant in mutants:
+            print(f"{mutant.where}  {mutant.scope}  {mutant.what}")
+        print(f"{len(mutants)} mutants")
+        return 0
+
+    import pytest
+
+    os.chdir(REPO)
+    tracer = Tracer({str(p) for p in paths})
+    print(f"{len(mutants)} mutants in {len(paths)} files; running the fast tests once to map them")
+    sys.settrace(tracer.trace)  # type: ignore[arg-type]
+    threading.settrace(tracer.trace)  # type: ignore[arg-type]
+    try:
+        exit_code = pytest.main(["-q", "-p", "no:cacheprovider", *TESTS], plugins=[tracer])
+    finally:
+        sys.settrace(None)
+        threading.settrace(None)  # type: ignore[arg-type]
+    if exit_code not in (0, 1):
+        print(f"the fast tests could not run (pytest exit status {exit_code})")
+        return 2
+    for nodeid in sorted(set(tracer.failed)):  # flaky or broken: they cannot judge a mutant
+        print(f"left out, it fails unchanged: {nodeid}")
+        for tests in tracer.calls.values():
+            tests.discard(nodeid)
+    constants: dict[tuple[str, str], set[str]] = {}
+    for path in paths:
+        for key, users in constant_users(path).items():
+            constants.setdefault(key, set()).update(users)
+    for mutant in mutants:
+        mutant.tests = covering_tests(mutant, tracer, constants)
+        # A survivor runs every one of its tests: allow three times their time, plus start-up.
+        mutant.budget = 60.0 + 3 * sum(tracer.durations.get(nodeid, 0.0) for nodeid in mutant.tests)
+
+    started = time.monotonic()
+    outcomes = run_all(mutants, args.jobs, args.timeout)
+    elapsed = time.monotonic() - started
+    survivors = [(m, outcomes[i]) for i, m in enumerate(mutants) if outcomes[i] in ("survived", "no test")]
+    not_applied = sum(1 for outcome in outcomes.values() if outcome == "not applied")
+    killed = len(mutants) - len(survivors) - not_applied
+    for mutant, outcome in survivors:
+        note = " (no fast test runs this code)" if outcome == "no test" else ""
+        print(f"SURVIVED {mutant.where}  {mutant.scope}: {mutant.what}{note}")
+    timeouts = sum(1 for outcome in outcomes.values() if outcome == "timeout")
+    print(
+        f"mutation score: {killed}/{len(mutants)} killed ({100 * killed / max(1, len(mutants)):.1f}%), "
+        f"{len(survivors)} survived, {timeouts} killed by a time limit, {elapsed:.0f} s"
+        + (f"; {not_applied} could not be applied (a fault of this script)" if not_applied else "")
+    )
+    return 1 if survivors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
