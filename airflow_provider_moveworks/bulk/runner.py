@@ -26,7 +26,7 @@ from airflow_provider_moveworks.bulk.ratelimit import AdaptiveRateLimiter
 from airflow_provider_moveworks.bulk.resume import Progress as Resume
 from airflow_provider_moveworks.bulk.resume import StateStore, run_key
 from airflow_provider_moveworks.bulk.rows import RowSource
-from airflow_provider_moveworks.bulk.storage import open_text
+from airflow_provider_moveworks.bulk.storage import open_text, same_location
 from airflow_provider_moveworks.bulk.summary import (
     Outcomes,
     Progress,
@@ -180,7 +180,8 @@ class BulkRun:
                 f"{plan.invalid} of {plan.total} rows are invalid; no request was sent "
                 f"(on_invalid='fail'; 'skip' sends the valid rows). First ones: {quoted}"
             )
-        if options.report_file and options.report_file == self._source.location:
+        location = self._source.location
+        if options.report_file and location is not None and same_location(options.report_file, location):
             raise MoveworksValidationError(
                 "report_file", "must not be the updates_file: writing the report would overwrite the input"
             )

@@ -200,3 +200,41 @@ def test_a_report_file_that_is_the_updates_file_fails_before_touching_the_input(
 
     assert path.read_text() == before
     assert emulator_connection.request_count() == 0
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("spelling", ["file_uri", "dot", "relative", "symlink", "hardlink"])
+def test_a_report_file_naming_the_updates_file_another_way_fails_before_touching_the_input(
+    make_operator, emulator_connection, add_conversations, tmp_path, monkeypatch, spelling
+):
+    (cid,) = add_conversations(1)
+    path = tmp_path / "updates.csv"
+    path.write_text(f"conversation_id,archived\n{cid},true\n")
+    before = path.read_text()
+    monkeypatch.chdir(tmp_path)
+    if spelling == "symlink":
+        (tmp_path / "link.csv").symlink_to(path)
+    elif spelling == "hardlink":
+        (tmp_path / "link.csv").hardlink_to(path)
+    report = {
+        "file_uri": f"file://{path}",
+        "dot": f"{tmp_path}/./updates.csv",
+        "relative": "updates.csv",
+        "symlink": str(tmp_path / "link.csv"),
+        "hardlink": str(tmp_path / "link.csv"),
+    }[spelling]
+
+    with pytest.raises(MoveworksValidationError, match="must not be the updates_file"):
+        make_operator(updates_file=str(path), report_file=report).execute({})
+
+    assert path.read_text() == before
+    assert emulator_connection.request_count() == 0
+
+
+def test_same_location_tells_apart_other_files_and_uris(tmp_path):
+    from airflow_provider_moveworks.bulk.storage import same_location
+
+    assert not same_location(str(tmp_path / "a.csv"), str(tmp_path / "b.csv"))
+    assert not same_location("s3://bucket/a.csv", str(tmp_path / "a.csv"))
+    assert same_location("s3://bucket/x/../a.csv", "s3://bucket/a.csv")
+    assert not same_location("s3://bucket/a.csv", "s3://other/a.csv")
