@@ -23,7 +23,7 @@ from bisect import bisect_right
 from collections.abc import Iterable, Iterator
 from typing import Any, Protocol
 
-from airflow_provider_moveworks.bulk.storage import is_uri, open_text
+from airflow_provider_moveworks.bulk.storage import is_uri, open_binary
 
 STATE_KEY = "moveworks_bulk_progress"
 STATE_VERSION = 1
@@ -194,19 +194,26 @@ class Progress:
         if not is_uri(self._report_file) and not os.path.isfile(self._report_file):
             return  # none yet, or a device such as /dev/full: nothing an earlier try wrote
         try:
-            stream = open_text(self._report_file, "r", field="report_file")
+            stream = open_binary(self._report_file, field="report_file")
         except Exception:  # no earlier report: nothing to resume
             return
+        # Bytes, each line decoded on its own: a line cut short mid-character by a killed worker,
+        # or edited by hand, is skipped; it must not fail every later try before it rewrites the
+        # report.
         with stream:
-            for line in iter(stream.readline, ""):
+            for raw in iter(stream.readline, b""):
                 try:
-                    entry = json.loads(line)
-                except ValueError:
+                    entry = json.loads(raw.decode("utf-8").removeprefix("\ufeff"))
+                except (ValueError, RecursionError):
                     continue
+                if not isinstance(entry, dict):
+                    continue
+                row = entry.get("row")
                 if (
-                    isinstance(entry, dict)
-                    and entry.get("run") == self._key
+                    entry.get("run") == self._key
                     and entry.get("outcome") == "updated"
-                    and isinstance(entry.get("row"), int)
+                    and isinstance(row, int)
+                    and not isinstance(row, bool)
+                    and row > 0
                 ):
-                    yield entry["row"]
+                    yield row

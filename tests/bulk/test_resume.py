@@ -220,3 +220,35 @@ def test_a_failing_state_store_does_not_fail_the_run(
 
     assert summary["updated"] == 3
     assert "The task state store failed (RuntimeError: API server unreachable)" in capfd.readouterr().out
+
+
+def test_a_report_file_cut_mid_character_or_edited_by_hand_still_resumes(
+    make_operator, add_conversations, emulator_connection, tmp_path
+):
+    # A worker killed mid-write leaves a line cut inside a multi-byte character; hand edits leave
+    # lines that are not objects or rows that are not numbers. The good lines still count, and
+    # no try fails reading the report (it would fail every retry: the report is read first).
+    emu = emulator_connection
+    ids = add_conversations(20)
+    updates = [{"conversation_id": cid, "archived": True} for cid in ids]
+    report = tmp_path / "report.jsonl"
+    make_operator(updates=updates, report_file=str(report)).execute(context())
+    lines = report.read_bytes().splitlines(keepends=True)
+    assert len(lines) == 20
+    key = json.loads(lines[0])["run"]
+    kept = b"".join(lines[:10])
+    edits = [
+        json.dumps({"row": True, "outcome": "updated", "run": key}).encode() + b"\n",
+        json.dumps({"row": -3, "outcome": "updated", "run": key}).encode() + b"\n",
+        b"[1, 2]\n\x00\x00\n",
+    ]
+    cut = json.dumps({"row": 11, "run": key, "message": "é"}, ensure_ascii=False).encode()
+    cut = cut[: cut.index("é".encode()) + 1]  # the first byte of "é" only
+    report.write_bytes(kept + b"".join(edits) + cut)
+    before = emu.request_count(method="PATCH")
+
+    summary = make_operator(updates=updates, report_file=str(report)).execute(context())
+
+    assert summary["resumed"] == 10
+    assert (summary["total"], summary["updated"]) == (20, 20)
+    assert emu.request_count(method="PATCH") - before == 10
