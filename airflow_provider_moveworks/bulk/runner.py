@@ -216,7 +216,10 @@ class BulkRun:
                 )
                 if self._stop.wait(options.retry_pass_delay * number):
                     break
-                deferred = engine.run_retry_pass(deferred)
+                # The engine owns these rows now: whatever ends the pass, each comes back once,
+                # from the pass (answered again, or not reached) and never also from this list.
+                pending, deferred = deferred, []
+                deferred = engine.run_retry_pass(pending)
         except BaseException as error:  # execution_timeout (raised in this thread), or a bug
             interrupted = error
             self.stop(_interruption(error), error)
@@ -333,18 +336,29 @@ class _Engine:
         last error (it stays in the report as failed)."""
         self._previous = {item.row: item for item in deferred}
         try:
-            return self.run(
+            again = self.run(
                 (Step("send", item.row, item.conversation_id, item.body) for item in deferred),
                 first_pass=False,
             )
         finally:
-            self._previous = {}
+            # Rows the pass never answered (not reached, dropped by a stop, or the pass cut short
+            # by execution_timeout) keep their last error; answered rows left ``_previous``.
+            with self._deferred_lock:
+                left, self._previous = list(self._previous.values()), {}
+                self._deferred.extend(left)
+        return again + self.take_deferred()
+
+    def _answered(self, row: int) -> None:
+        """``row`` of a retry pass got its outcome (or is deferred again with a new error)."""
+        if self._previous:
+            with self._deferred_lock:
+                self._previous.pop(row, None)
 
     def _unanswered(self, step: Step) -> None:
         """``step`` was not sent because the run is stopping."""
-        previous = self._previous.get(step.row)
-        if previous is not None:
-            with self._deferred_lock:
+        with self._deferred_lock:
+            previous = self._previous.pop(step.row, None)
+            if previous is not None:
                 self._deferred.append(previous)
 
     def run(self, steps: Iterable[Step], *, first_pass: bool) -> list[_Deferred]:
@@ -455,16 +469,20 @@ class _Engine:
         except MoveworksAuthenticationError as error:
             self._run.stop("a refused credential", error)
         except MoveworksNotFoundError as error:
+            self._answered(step.row)
             self._outcomes.record(step.row, step.conversation_id, "not_found", **_error_fields(error))
         except MoveworksError as error:
             if _halts_run(error):
                 self._run.stop(_halt_reason(error), error)
             elif error.retryable:
                 with self._deferred_lock:
+                    self._previous.pop(step.row, None)
                     self._deferred.append(_Deferred(step.row, step.conversation_id, step.body, error))
             else:
+                self._answered(step.row)
                 self._outcomes.record(step.row, step.conversation_id, "failed", **_error_fields(error))
         else:
+            self._answered(step.row)
             self._limiter.succeeded()
             self._outcomes.record(step.row, step.conversation_id, "updated", status=200)
 
