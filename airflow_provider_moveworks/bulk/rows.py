@@ -170,7 +170,10 @@ def _jsonl_rows(stream: IO[bytes]) -> Iterator[RawRow]:
             continue
         number += 1
         try:
-            record = json.loads(line)
+            record = json.loads(line, object_pairs_hook=_object_without_repeats)
+        except _RepeatedKey as error:
+            yield number, f"names the field {describe(error.key)} twice: which one is meant is unclear"
+            continue
         except ValueError as error:
             yield number, f"is not valid JSON ({error})"
             continue
@@ -178,6 +181,23 @@ def _jsonl_rows(stream: IO[bytes]) -> Iterator[RawRow]:
             yield number, f"{_nested_field(line)} is nested too deeply to read"
             continue
         yield number, record if isinstance(record, dict) else f"must be a JSON object, got {describe(record)}"
+
+
+class _RepeatedKey(Exception):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _object_without_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # json keeps the last of two equal keys silently: {"conversation_id": "a", "conversation_id":
+    # "b"} would update b although a reader of the file may well mean a.
+    record: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in record:
+            raise _RepeatedKey(key)
+        record[key] = value
+    return record
 
 
 def _nested_field(line: str) -> str:

@@ -238,3 +238,22 @@ def test_same_location_tells_apart_other_files_and_uris(tmp_path):
     assert not same_location("s3://bucket/a.csv", str(tmp_path / "a.csv"))
     assert same_location("s3://bucket/x/../a.csv", "s3://bucket/a.csv")
     assert not same_location("s3://bucket/a.csv", "s3://other/a.csv")
+
+
+def test_a_jsonl_record_naming_a_field_twice_makes_the_row_invalid(tmp_path):
+    # JSON keeps the last of two equal keys: the row would update a conversation the file's
+    # reader may not see as the one meant.
+    other = ID[:-1] + "B"
+    path = tmp_path / "updates.jsonl"
+    path.write_text(
+        f'{{"conversation_id": "{other}", "conversation_id": "{ID}", "archived": true}}\n'
+        f'{{"conversation_id": "{ID}", "archived": true, "archived": false}}\n'
+        f'{{"conversation_id": "{other}", "archived": true}}\n'
+    )
+    plan = Plan(RowSource(updates_file=str(path)))
+    plan.scan()
+
+    assert (plan.total, plan.invalid, plan.sends) == (3, 2, 1)
+    assert [row for row, _ in plan.examples] == [1, 2]
+    assert "names the field 'conversation_id' twice" in plan.examples[0][1]
+    assert "names the field 'archived' twice" in plan.examples[1][1]
