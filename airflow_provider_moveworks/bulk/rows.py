@@ -94,14 +94,11 @@ def _as_sequence(updates: Any) -> Sequence[Any]:
     # repr of a Python list. literal_eval only builds literals, it never runs code.
     if isinstance(updates, str):
         try:
-            updates = json.loads(updates)
-        except ValueError:
-            try:
-                updates = ast.literal_eval(updates)
-            except (ValueError, SyntaxError):
-                raise MoveworksValidationError(
-                    "updates", "is text that is neither JSON nor a Python list of mappings"
-                ) from None
+            updates = _parse_text(updates)
+        except RecursionError:
+            raise MoveworksValidationError(
+                "updates", "is text nested too deeply to read: a row's value must be a string or a boolean"
+            ) from None
     if isinstance(updates, (Mapping, str, bytes)):
         raise MoveworksValidationError("updates", f"must be a list of mappings, got {type(updates).__name__}")
     if isinstance(updates, Sequence):
@@ -112,6 +109,18 @@ def _as_sequence(updates: Any) -> Sequence[Any]:
         raise MoveworksValidationError(
             "updates", f"must be a list of mappings, got {type(updates).__name__}"
         ) from None
+
+
+def _parse_text(updates: str) -> Any:
+    try:
+        return json.loads(updates)
+    except ValueError:
+        try:
+            return ast.literal_eval(updates)
+        except (ValueError, SyntaxError, MemoryError):
+            raise MoveworksValidationError(
+                "updates", "is text that is neither JSON nor a Python list of mappings"
+            ) from None
 
 
 def _file_format(location: str) -> str:

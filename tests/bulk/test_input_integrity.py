@@ -257,3 +257,15 @@ def test_a_jsonl_record_naming_a_field_twice_makes_the_row_invalid(tmp_path):
     assert [row for row, _ in plan.examples] == [1, 2]
     assert "names the field 'conversation_id' twice" in plan.examples[0][1]
     assert "names the field 'archived' twice" in plan.examples[1][1]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["[" * 100_000, '[{"conversation_id": ' + "[" * 5_000 + "]" * 5_000 + "}]", "[" + "(" * 100_000 + "]"],
+)
+def test_updates_text_nested_too_deeply_is_a_validation_error(text):
+    # A RecursionError spent the task's retries on an input that can never pass.
+    with pytest.raises(MoveworksValidationError, match="Invalid updates") as raised:
+        RowSource(updates=text)
+
+    assert isinstance(raised.value, AirflowFailException)
