@@ -257,6 +257,12 @@ def _csv_error(location: str, row: int, line: int, error: csv.Error) -> Movework
             f"row {row} (from line {line}) has a field longer than {csv.field_size_limit():,} characters "
             "(a quote left open makes one field of every line after it)"
         )
+    elif "new-line character seen in unquoted field" in text:
+        reason = (
+            f"row {row}: the record starting on line {line} holds a bare carriage return (\\r) "
+            "outside quotes: lines must end with \\n or \\r\\n (a file with \\r alone, from "
+            "classic Mac OS, must be re-exported)"
+        )
     else:
         reason = (
             f"row {row}: the record starting on line {line} is not valid CSV ({text}); check its "

@@ -269,3 +269,15 @@ def test_updates_text_nested_too_deeply_is_a_validation_error(text):
         RowSource(updates=text)
 
     assert isinstance(raised.value, AirflowFailException)
+
+
+def test_a_csv_file_with_carriage_returns_alone_names_the_line_endings(tmp_path):
+    # Before, the message blamed the quotes of a file that had none.
+    path = tmp_path / "updates.csv"
+    path.write_bytes(f"conversation_id,archived\r{ID},true\r".encode())
+
+    with pytest.raises(MoveworksValidationError) as raised:
+        rows_of(path)
+
+    assert "carriage return" in str(raised.value)
+    assert "check its quotes" not in str(raised.value)
