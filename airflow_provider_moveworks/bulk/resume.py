@@ -143,7 +143,14 @@ class Progress:
                 saved = None
             if isinstance(saved, dict) and saved.get("version") == STATE_VERSION:
                 if saved.get("fingerprint") == self._fingerprint:
-                    self.earlier = RowRanges(saved.get("updated") or ())
+                    ranges = _saved_ranges(saved.get("updated"), _rows_of(self._fingerprint))
+                    if ranges is None:
+                        self._log.warning(
+                            "The progress an earlier try saved is unreadable (edited, or from "
+                            "another version): every row is sent again"
+                        )
+                    else:
+                        self.earlier = RowRanges(ranges)
                 else:
                     self._log.warning("The input changed since an earlier try: every row is sent again")
         elif self._report_file is not None:
@@ -217,3 +224,30 @@ class Progress:
                     and row > 0
                 ):
                     yield row
+
+
+def _rows_of(fingerprint: str) -> int:
+    """The row count a fingerprint (``"<rows>:<digest>"``) starts with."""
+    head = fingerprint.partition(":")[0]
+    return int(head) if head.isdigit() else 0
+
+
+def _saved_ranges(value: Any, rows: int) -> list[tuple[int, int]] | None:
+    """The saved ``[[start, end], ...]`` if every range is one of whole row numbers within
+    ``1..rows``, else ``None``: a store value is a service's data (the REST API can change it),
+    so a bad one must not fail every try, nor skip rows that do not exist."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        return None
+    ranges: list[tuple[int, int]] = []
+    for item in value:
+        if not (isinstance(item, list) and len(item) == 2):
+            return None
+        start, end = item
+        if not all(isinstance(n, int) and not isinstance(n, bool) for n in (start, end)):
+            return None
+        if not 1 <= start <= end <= rows:
+            return None
+        ranges.append((start, end))
+    return ranges

@@ -252,3 +252,28 @@ def test_a_report_file_cut_mid_character_or_edited_by_hand_still_resumes(
     assert summary["resumed"] == 10
     assert (summary["total"], summary["updated"]) == (20, 20)
     assert emu.request_count(method="PATCH") - before == 10
+
+
+@pytest.mark.parametrize(
+    "updated",
+    [[[1, "x"]], [[5]], [1, 2], "1-10", [[1, 10**30]], [[None, 2]], [[0, 5]], [[True, 3]]],
+)
+def test_unreadable_saved_progress_sends_every_row_again(
+    make_operator, add_conversations, emulator_connection, capfd, updated
+):
+    # The task state store can be edited through Airflow's REST API, or hold another version's
+    # shape: before, a bad value failed every try (ValueError, TypeError, OverflowError), and a
+    # range past the last row passed for rows updated.
+    emu = emulator_connection
+    ids = add_conversations(20)
+    updates = [{"conversation_id": cid, "archived": True} for cid in ids]
+    store = MemoryStateStore()
+    make_operator(updates=updates).execute(context(store))
+    saved = store.get(STATE_KEY)
+    store.set(STATE_KEY, {**saved, "updated": updated})
+
+    summary = make_operator(updates=updates).execute(context(store))
+
+    assert (summary["updated"], summary["resumed"]) == (20, 0)
+    assert emu.request_count(method="PATCH") == 40
+    assert "unreadable" in capfd.readouterr().out
