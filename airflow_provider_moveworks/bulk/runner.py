@@ -251,6 +251,14 @@ class BulkRun:
             if interrupted is not None:
                 raise interrupted
             raise self._stopped_error(summary)
+        if plan.changed:
+            raise MoveworksBulkUpdateError(
+                f"Bulk update of {headline(summary)}: {plan.changed:,} rows changed, appeared or "
+                "went missing between the validation pass and the sending pass (the input was "
+                "rewritten while the task ran); none of them was sent, and a retry reads the "
+                "input afresh",
+                summary,
+            )
         if summary["not_found"] and options.if_not_found == "report":
             log.warning(
                 "%s of %s rows were not found (404): see the summary's failures%s",
