@@ -485,7 +485,7 @@ class _Engine:
             elif error.retryable:
                 with self._deferred_lock:
                     self._previous.pop(step.row, None)
-                    self._deferred.append(_Deferred(step.row, step.conversation_id, step.body, error))
+                    self._deferred.append(_Deferred(step.row, step.conversation_id, step.body, _kept(error)))
             else:
                 self._answered(step.row)
                 self._outcomes.record(step.row, step.conversation_id, "failed", **_error_fields(error))
@@ -493,6 +493,16 @@ class _Engine:
             self._answered(step.row)
             self._limiter.succeeded()
             self._outcomes.record(step.row, step.conversation_id, "updated", status=200)
+
+
+def _kept(error: MoveworksError) -> MoveworksError:
+    """``error`` as a deferred row keeps it until the next pass: its message, status and code,
+    without the traceback, whose frames hold the whole response (about 14 KB a row even for a
+    short error body, so a long outage would grow memory with the rows)."""
+    error.__traceback__ = None
+    error.__context__ = None
+    error.__cause__ = None
+    return error
 
 
 def _halts_run(error: MoveworksError) -> bool:

@@ -329,3 +329,44 @@ def test_an_input_rewritten_between_the_passes_fails_the_task_with_every_planned
         == summary["updated"]
         == 20 - (changed if rewrite != "appended" else 0)
     )
+
+
+def test_rows_kept_for_a_retry_pass_do_not_keep_their_responses(
+    make_operator, add_conversations, emulator, monkeypatch
+):
+    # Each deferred row kept its error's traceback, whose frames hold the whole response: about
+    # 14 KB a row with the emulator's short 500 body (1.4 GB for 100,000 rows of an outage).
+    import gc
+    import tracemalloc
+
+    from airflow_provider_moveworks.bulk import runner
+
+    rows = 1_000
+    ids = add_conversations(rows)
+    emulator.configure(error_rate=1.0)
+    held: list[int] = []
+    kept: list[Any] = []
+    original = runner._Engine.run
+
+    def run(engine: Any, steps: Any, **kwargs: Any) -> Any:
+        deferred = original(engine, steps, **kwargs)
+        gc.collect()
+        held.append(tracemalloc.get_traced_memory()[0])
+        kept.extend(deferred)
+        return deferred
+
+    monkeypatch.setattr(runner._Engine, "run", run)
+    operator = make_operator(
+        updates=[{"conversation_id": cid, "archived": True} for cid in ids], retry_passes=0
+    )
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        with pytest.raises(runner.MoveworksBulkUpdateError):
+            operator.execute({})
+    finally:
+        tracemalloc.stop()
+
+    assert len(kept) == rows
+    assert all(item.error.__traceback__ is None for item in kept)
+    assert (held[0] - base) / rows < 5_000  # bytes a row, the emulator's own bookkeeping included
