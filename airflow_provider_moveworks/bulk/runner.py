@@ -57,7 +57,7 @@ QUEUE_DEPTH_PER_WORKER = 4
 SLICE = 0.1
 SAVE_EVERY = 1.0
 # How long the workers get to finish their requests in flight after a stop.
-STOP_GRACE = 3.0
+STOP_GRACE = 1.5
 
 # Kept importable from here (their home is ``exceptions``).
 __all__ = [

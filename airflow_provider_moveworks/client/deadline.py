@@ -31,6 +31,7 @@ class AttemptDeadline:
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
         self.expired = False
+        self.aborted = False  # ended by abort(), not by its time
         self.sent = False
         self.finished = False
         self._lock = threading.Lock()
@@ -60,6 +61,11 @@ class AttemptDeadline:
                 _shut(sock)
             elif not self.finished:
                 self._sockets.append(sock)
+
+    def abort(self) -> None:
+        """End the attempt now (its client is closing): shut its sockets down."""
+        self.aborted = True
+        self.expire()
 
     def expire(self) -> None:
         with self._lock:

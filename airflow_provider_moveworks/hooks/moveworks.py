@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -195,6 +196,8 @@ class MoveworksHook(BaseHook):
         self._session_lock = threading.Lock()
         self._secrets: set[str] = set()
         self.stats = RequestStats()
+        self._in_flight: set[AttemptDeadline] = set()  # attempts under way, ended by close()
+        self._in_flight_lock = threading.Lock()
 
     # -- connection ------------------------------------------------------------------------
     @cached_property
@@ -247,7 +250,12 @@ class MoveworksHook(BaseHook):
         return session
 
     def close(self) -> None:
-        """Close the pooled connections."""
+        """Close the pooled connections, ending every request still in flight at once (its
+        socket is shut down; it raises :class:`MoveworksCancelledError`)."""
+        with self._in_flight_lock:
+            in_flight = list(self._in_flight)
+        for deadline in in_flight:
+            deadline.abort()
         if self._session is not None:
             self._session.close()
             self._session = None
@@ -435,7 +443,7 @@ class MoveworksHook(BaseHook):
             auth.token()  # fetched (with its own deadlines and retries) before this one starts
         settings = self.settings
         failure: MoveworksError
-        with AttemptDeadline(settings.timeout) as deadline:
+        with AttemptDeadline(settings.timeout) as deadline, self._watching(deadline):
             self.stats.add(requests=1)
             try:
                 # verify and proxies go on every call: requests lets REQUESTS_CA_BUNDLE and the
@@ -456,12 +464,28 @@ class MoveworksHook(BaseHook):
                 failure = self._transport_error(call, error, deadline)
         raise failure  # outside the handler: the original (which may quote a proxy URL) stays out
 
+    @contextlib.contextmanager
+    def _watching(self, deadline: AttemptDeadline) -> Iterator[None]:
+        """Keep ``deadline`` where :meth:`close` finds it while its attempt is under way."""
+        with self._in_flight_lock:
+            self._in_flight.add(deadline)
+        try:
+            yield
+        finally:
+            with self._in_flight_lock:
+                self._in_flight.discard(deadline)
+
     def _transport_error(
         self, call: _Call, error: requests.RequestException, deadline: AttemptDeadline
     ) -> MoveworksError:
         """The typed error for a request that got no (complete) answer."""
         timeout = self.settings.timeout
         sent = deadline.sent or isinstance(error, requests.ReadTimeout)
+        if deadline.aborted:
+            return MoveworksCancelledError(
+                f"{call.purpose}: cut short, the run was stopped"
+                + ("; Moveworks may have applied it" if sent else " (not sent)")
+            )
         if deadline.expired or isinstance(error, requests.Timeout):
             if not sent:
                 return MoveworksTimeoutError(f"{call.purpose}: no answer within {timeout:g} s (not sent)")
