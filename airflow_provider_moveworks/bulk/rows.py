@@ -25,6 +25,9 @@ JSONL_SUFFIXES = (".jsonl", ".ndjson")
 CSV_SUFFIXES = (".csv",)
 
 RawRow = tuple[int, Mapping[str, Any] | str]
+# The longest line read: far above any real row (a title is at most 256 characters, a CSV field
+# at most 128 KB), far below what would strain a worker's memory.
+MAX_LINE_BYTES = 1024 * 1024
 
 
 class RowSource:
@@ -143,18 +146,36 @@ class _NotUtf8(Exception):
         self.line = line
 
 
+class _LineTooLong(Exception):
+    def __init__(self, line: int) -> None:
+        super().__init__(line)
+        self.line = line
+
+
 def _lines(stream: IO[bytes]) -> Iterator[str]:
     """The stream's lines, each decoded on its own: a byte that is not UTF-8 is found in the line
-    that holds it (raising :class:`_NotUtf8`), not somewhere in a read-ahead chunk."""
+    that holds it (raising :class:`_NotUtf8`), not somewhere in a read-ahead chunk. A line over
+    :data:`MAX_LINE_BYTES` raises :class:`_LineTooLong` before more of it is read: a file with no
+    line breaks (or ``\\r`` alone) must not be read into memory whole."""
     # readline, not iteration: Airflow 2's object-storage file wrapper proxies methods but its
     # ``__getitem__`` breaks the iteration protocol.
-    for number, raw in enumerate(iter(stream.readline, b""), start=1):
+    for number, raw in enumerate(iter(lambda: stream.readline(MAX_LINE_BYTES + 1), b""), start=1):
+        if len(raw) > MAX_LINE_BYTES:
+            raise _LineTooLong(number)
         if number == 1:
             raw = raw.removeprefix(UTF8_BOM)
         try:
             yield raw.decode("utf-8")
         except UnicodeDecodeError:
             raise _NotUtf8(number) from None
+
+
+def _too_long(row: int, line: int) -> MoveworksValidationError:
+    return MoveworksValidationError(
+        "updates_file",
+        f"row {row} (line {line}) is longer than {MAX_LINE_BYTES:,} bytes: the file has no line breaks "
+        "there (lines must end with \\n or \\r\\n; a file with \\r alone must be re-exported)",
+    )
 
 
 def _not_utf8(row: int, line: int) -> MoveworksValidationError:
@@ -175,6 +196,8 @@ def _jsonl_rows(stream: IO[bytes]) -> Iterator[RawRow]:
             return
         except _NotUtf8 as error:
             raise _not_utf8(number + 1, error.line) from None
+        except _LineTooLong as error:
+            raise _too_long(number + 1, error.line) from None
         if not line.strip():
             continue
         number += 1
@@ -229,6 +252,8 @@ def _csv_rows(stream: IO[bytes], location: str) -> Iterator[RawRow]:
             break
         except _NotUtf8 as error:
             raise _not_utf8(number + 1, error.line) from None
+        except _LineTooLong as error:
+            raise _too_long(number + 1, error.line) from None
         except csv.Error as error:
             raise _csv_error(location, number + 1, record_line, error) from None
         if not any(cell.strip() for cell in cells):

@@ -281,3 +281,26 @@ def test_a_csv_file_with_carriage_returns_alone_names_the_line_endings(tmp_path)
 
     assert "carriage return" in str(raised.value)
     assert "check its quotes" not in str(raised.value)
+
+
+@pytest.mark.parametrize("name", ["updates.csv", "updates.jsonl"])
+def test_a_file_without_line_breaks_fails_without_being_read_whole(tmp_path, name):
+    # 20 MB with \r line endings is one line: before, it was read into memory whole (twice over,
+    # bytes and text) before the CSV reader or the JSON parser saw it.
+    import tracemalloc
+
+    path = tmp_path / name
+    row = f'{{"conversation_id": "{ID}", "archived": true}}\r' if name.endswith("jsonl") else f"{ID},true\r"
+    header = "" if name.endswith("jsonl") else "conversation_id,archived\r"
+    path.write_bytes((header + row * (20_000_000 // len(row))).encode())
+
+    tracemalloc.start()
+    try:
+        with pytest.raises(MoveworksValidationError, match="longer than 1,048,576 bytes") as raised:
+            rows_of(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+    assert "row 1 (line 1)" in str(raised.value)
+    assert peak < 5_000_000
