@@ -22,6 +22,9 @@ from airflow_provider_moveworks.exceptions import (
     MoveworksValidationError,
 )
 
+# Airflow's default ``[core] max_task_retry_delay``: one day.
+DEFAULT_MAX_RETRY_DELAY = 24 * 60 * 60
+
 # Errors that another try would meet again.
 PERMANENT = (
     MoveworksValidationError,
@@ -53,11 +56,14 @@ def _policy_class() -> type | None:
             self, exception: BaseException, try_number: int, max_tries: int, context: Any = None
         ) -> Any:
             retry_after = getattr(exception, "retry_after", None)
-            if isinstance(retry_after, (int, float)) and retry_after >= 0:
-                return decision.retry(
-                    delay=timedelta(seconds=retry_after),
-                    reason=f"Moveworks asked to wait {retry_after:g} s (Retry-After)",
-                )
+            if isinstance(retry_after, (int, float)) and 0 <= retry_after < float("inf"):
+                # Capped like every retry delay of Airflow's: a Retry-After of 10**9 s, or an HTTP
+                # date in the year 9999, must not park the task for good.
+                cap = max_retry_delay(context)
+                reason = f"Moveworks asked to wait {retry_after:g} s (Retry-After)"
+                if retry_after > cap:
+                    reason += f"; waiting {cap:g} s, the longest retry delay of this task"
+                return decision.retry(delay=timedelta(seconds=min(retry_after, cap)), reason=reason)
             if isinstance(exception, PERMANENT):
                 return decision.fail(
                     reason=f"{type(exception).__name__}: another try would fail the same way"
@@ -73,6 +79,24 @@ def _policy_class() -> type | None:
 
     MoveworksRetryPolicy.__module__ = __name__
     return MoveworksRetryPolicy
+
+
+def max_retry_delay(context: Any = None) -> float:
+    """The longest retry delay, in seconds: the task's ``max_retry_delay`` when it has one, never
+    more than Airflow's ``[core] max_task_retry_delay`` (24 hours by default)."""
+    try:
+        from airflow.configuration import conf
+
+        cap = float(conf.getint("core", "max_task_retry_delay", fallback=DEFAULT_MAX_RETRY_DELAY))
+    except Exception:  # an unreadable setting: Airflow's own default
+        cap = float(DEFAULT_MAX_RETRY_DELAY)
+    task = context.get("task") if hasattr(context, "get") else None
+    own = getattr(task, "max_retry_delay", None)
+    if isinstance(own, timedelta):
+        cap = min(cap, own.total_seconds())
+    elif isinstance(own, (int, float)) and not isinstance(own, bool) and own > 0:
+        cap = min(cap, float(own))
+    return cap
 
 
 def apply_default(operator: Any) -> None:

@@ -73,6 +73,7 @@ class Plan:
         self.sends = 0
         self.duplicates = 0
         self.fingerprint = ""
+        self.changed = 0  # rows that changed, appeared or went missing during the sending pass
         self.examples: list[tuple[int, str]] = []  # (row, reason) of the first invalid rows
 
     def scan(self, stop: threading.Event | None = None) -> None:
@@ -106,20 +107,29 @@ class Plan:
         self.examples.sort()
 
     def steps(self) -> Iterator[Step]:
-        """The second pass: one :class:`Step` per row, in input order."""
+        """The second pass: one :class:`Step` per row, in input order. Rows that changed since
+        :meth:`scan`, appeared or went missing (the input was rewritten meanwhile) are
+        ``invalid`` and counted in :attr:`changed`."""
+        self.changed = 0
+        seen = 0
         for row, raw in self._source.rows():
+            seen = row
+            index = row - 1
+            planned = index < len(self._kinds)
+            kind = self._kinds[index] if planned else _INVALID
             try:
                 conversation_id, body = parse_row(raw)
             except MoveworksValidationError as error:
+                if kind != _INVALID or not planned:
+                    self.changed += 1
                 yield Step("invalid", row, _raw_id(raw), message=str(error))
                 continue
-            index = row - 1
-            kind = self._kinds[index] if index < len(self._kinds) else _INVALID
             if (
                 kind == _INVALID
                 or self._ids[index] != _hash(conversation_id)
                 or self._changes[index] != _digest(body)
             ):
+                self.changed += 1
                 message = "the row changed between the validation pass and the sending pass"
                 yield Step("invalid", row, conversation_id, message=message)
             elif kind == _SEND:
@@ -129,6 +139,10 @@ class Plan:
                 yield Step("duplicate", row, conversation_id, message=message)
             else:
                 yield Step("invalid", row, conversation_id, message=_conflict_message(self._repeats[row]))
+        for row in range(seen + 1, self.total + 1):
+            self.changed += 1
+            message = "the row went missing from the input between the validation pass and the sending pass"
+            yield Step("invalid", row, None, message=message)
 
     def _group_repeats(self) -> None:
         """Find rows naming the same conversation: sort (id hash, row) packed into one integer

@@ -23,7 +23,7 @@ from bisect import bisect_right
 from collections.abc import Iterable, Iterator
 from typing import Any, Protocol
 
-from airflow_provider_moveworks.bulk.storage import is_uri, open_text
+from airflow_provider_moveworks.bulk.storage import is_uri, open_binary
 
 STATE_KEY = "moveworks_bulk_progress"
 STATE_VERSION = 1
@@ -143,7 +143,14 @@ class Progress:
                 saved = None
             if isinstance(saved, dict) and saved.get("version") == STATE_VERSION:
                 if saved.get("fingerprint") == self._fingerprint:
-                    self.earlier = RowRanges(saved.get("updated") or ())
+                    ranges = _saved_ranges(saved.get("updated"), _rows_of(self._fingerprint))
+                    if ranges is None:
+                        self._log.warning(
+                            "The progress an earlier try saved is unreadable (edited, or from "
+                            "another version): every row is sent again"
+                        )
+                    else:
+                        self.earlier = RowRanges(ranges)
                 else:
                     self._log.warning("The input changed since an earlier try: every row is sent again")
         elif self._report_file is not None:
@@ -194,19 +201,53 @@ class Progress:
         if not is_uri(self._report_file) and not os.path.isfile(self._report_file):
             return  # none yet, or a device such as /dev/full: nothing an earlier try wrote
         try:
-            stream = open_text(self._report_file, "r", field="report_file")
+            stream = open_binary(self._report_file, field="report_file")
         except Exception:  # no earlier report: nothing to resume
             return
+        # Bytes, each line decoded on its own: a line cut short mid-character by a killed worker,
+        # or edited by hand, is skipped; it must not fail every later try before it rewrites the
+        # report.
         with stream:
-            for line in iter(stream.readline, ""):
+            for raw in iter(stream.readline, b""):
                 try:
-                    entry = json.loads(line)
-                except ValueError:
+                    entry = json.loads(raw.decode("utf-8").removeprefix("\ufeff"))
+                except (ValueError, RecursionError):
                     continue
+                if not isinstance(entry, dict):
+                    continue
+                row = entry.get("row")
                 if (
-                    isinstance(entry, dict)
-                    and entry.get("run") == self._key
+                    entry.get("run") == self._key
                     and entry.get("outcome") == "updated"
-                    and isinstance(entry.get("row"), int)
+                    and isinstance(row, int)
+                    and not isinstance(row, bool)
+                    and row > 0
                 ):
-                    yield entry["row"]
+                    yield row
+
+
+def _rows_of(fingerprint: str) -> int:
+    """The row count a fingerprint (``"<rows>:<digest>"``) starts with."""
+    head = fingerprint.partition(":")[0]
+    return int(head) if head.isdigit() else 0
+
+
+def _saved_ranges(value: Any, rows: int) -> list[tuple[int, int]] | None:
+    """The saved ``[[start, end], ...]`` if every range is one of whole row numbers within
+    ``1..rows``, else ``None``: a store value is a service's data (the REST API can change it),
+    so a bad one must not fail every try, nor skip rows that do not exist."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        return None
+    ranges: list[tuple[int, int]] = []
+    for item in value:
+        if not (isinstance(item, list) and len(item) == 2):
+            return None
+        start, end = item
+        if not all(isinstance(n, int) and not isinstance(n, bool) for n in (start, end)):
+            return None
+        if not 1 <= start <= end <= rows:
+            return None
+        ranges.append((start, end))
+    return ranges

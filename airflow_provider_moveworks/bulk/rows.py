@@ -25,6 +25,9 @@ JSONL_SUFFIXES = (".jsonl", ".ndjson")
 CSV_SUFFIXES = (".csv",)
 
 RawRow = tuple[int, Mapping[str, Any] | str]
+# The longest line read: far above any real row (a title is at most 256 characters, a CSV field
+# at most 128 KB), far below what would strain a worker's memory.
+MAX_LINE_BYTES = 1024 * 1024
 
 
 class RowSource:
@@ -94,14 +97,11 @@ def _as_sequence(updates: Any) -> Sequence[Any]:
     # repr of a Python list. literal_eval only builds literals, it never runs code.
     if isinstance(updates, str):
         try:
-            updates = json.loads(updates)
-        except ValueError:
-            try:
-                updates = ast.literal_eval(updates)
-            except (ValueError, SyntaxError):
-                raise MoveworksValidationError(
-                    "updates", "is text that is neither JSON nor a Python list of mappings"
-                ) from None
+            updates = _parse_text(updates)
+        except RecursionError:
+            raise MoveworksValidationError(
+                "updates", "is text nested too deeply to read: a row's value must be a string or a boolean"
+            ) from None
     if isinstance(updates, (Mapping, str, bytes)):
         raise MoveworksValidationError("updates", f"must be a list of mappings, got {type(updates).__name__}")
     if isinstance(updates, Sequence):
@@ -112,6 +112,18 @@ def _as_sequence(updates: Any) -> Sequence[Any]:
         raise MoveworksValidationError(
             "updates", f"must be a list of mappings, got {type(updates).__name__}"
         ) from None
+
+
+def _parse_text(updates: str) -> Any:
+    try:
+        return json.loads(updates)
+    except ValueError:
+        try:
+            return ast.literal_eval(updates)
+        except (ValueError, SyntaxError, MemoryError):
+            raise MoveworksValidationError(
+                "updates", "is text that is neither JSON nor a Python list of mappings"
+            ) from None
 
 
 def _file_format(location: str) -> str:
@@ -134,18 +146,36 @@ class _NotUtf8(Exception):
         self.line = line
 
 
+class _LineTooLong(Exception):
+    def __init__(self, line: int) -> None:
+        super().__init__(line)
+        self.line = line
+
+
 def _lines(stream: IO[bytes]) -> Iterator[str]:
     """The stream's lines, each decoded on its own: a byte that is not UTF-8 is found in the line
-    that holds it (raising :class:`_NotUtf8`), not somewhere in a read-ahead chunk."""
+    that holds it (raising :class:`_NotUtf8`), not somewhere in a read-ahead chunk. A line over
+    :data:`MAX_LINE_BYTES` raises :class:`_LineTooLong` before more of it is read: a file with no
+    line breaks (or ``\\r`` alone) must not be read into memory whole."""
     # readline, not iteration: Airflow 2's object-storage file wrapper proxies methods but its
     # ``__getitem__`` breaks the iteration protocol.
-    for number, raw in enumerate(iter(stream.readline, b""), start=1):
+    for number, raw in enumerate(iter(lambda: stream.readline(MAX_LINE_BYTES + 1), b""), start=1):
+        if len(raw) > MAX_LINE_BYTES:
+            raise _LineTooLong(number)
         if number == 1:
             raw = raw.removeprefix(UTF8_BOM)
         try:
             yield raw.decode("utf-8")
         except UnicodeDecodeError:
             raise _NotUtf8(number) from None
+
+
+def _too_long(row: int, line: int) -> MoveworksValidationError:
+    return MoveworksValidationError(
+        "updates_file",
+        f"row {row} (line {line}) is longer than {MAX_LINE_BYTES:,} bytes: the file has no line breaks "
+        "there (lines must end with \\n or \\r\\n; a file with \\r alone must be re-exported)",
+    )
 
 
 def _not_utf8(row: int, line: int) -> MoveworksValidationError:
@@ -166,11 +196,16 @@ def _jsonl_rows(stream: IO[bytes]) -> Iterator[RawRow]:
             return
         except _NotUtf8 as error:
             raise _not_utf8(number + 1, error.line) from None
+        except _LineTooLong as error:
+            raise _too_long(number + 1, error.line) from None
         if not line.strip():
             continue
         number += 1
         try:
-            record = json.loads(line)
+            record = json.loads(line, object_pairs_hook=_object_without_repeats)
+        except _RepeatedKey as error:
+            yield number, f"names the field {describe(error.key)} twice: which one is meant is unclear"
+            continue
         except ValueError as error:
             yield number, f"is not valid JSON ({error})"
             continue
@@ -178,6 +213,23 @@ def _jsonl_rows(stream: IO[bytes]) -> Iterator[RawRow]:
             yield number, f"{_nested_field(line)} is nested too deeply to read"
             continue
         yield number, record if isinstance(record, dict) else f"must be a JSON object, got {describe(record)}"
+
+
+class _RepeatedKey(Exception):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _object_without_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # json keeps the last of two equal keys silently: {"conversation_id": "a", "conversation_id":
+    # "b"} would update b although a reader of the file may well mean a.
+    record: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in record:
+            raise _RepeatedKey(key)
+        record[key] = value
+    return record
 
 
 def _nested_field(line: str) -> str:
@@ -200,6 +252,8 @@ def _csv_rows(stream: IO[bytes], location: str) -> Iterator[RawRow]:
             break
         except _NotUtf8 as error:
             raise _not_utf8(number + 1, error.line) from None
+        except _LineTooLong as error:
+            raise _too_long(number + 1, error.line) from None
         except csv.Error as error:
             raise _csv_error(location, number + 1, record_line, error) from None
         if not any(cell.strip() for cell in cells):
@@ -227,6 +281,12 @@ def _csv_error(location: str, row: int, line: int, error: csv.Error) -> Movework
         reason = (
             f"row {row} (from line {line}) has a field longer than {csv.field_size_limit():,} characters "
             "(a quote left open makes one field of every line after it)"
+        )
+    elif "new-line character seen in unquoted field" in text:
+        reason = (
+            f"row {row}: the record starting on line {line} holds a bare carriage return (\\r) "
+            "outside quotes: lines must end with \\n or \\r\\n (a file with \\r alone, from "
+            "classic Mac OS, must be re-exported)"
         )
     else:
         reason = (

@@ -26,7 +26,7 @@ from airflow_provider_moveworks.bulk.ratelimit import AdaptiveRateLimiter
 from airflow_provider_moveworks.bulk.resume import Progress as Resume
 from airflow_provider_moveworks.bulk.resume import StateStore, run_key
 from airflow_provider_moveworks.bulk.rows import RowSource
-from airflow_provider_moveworks.bulk.storage import open_text
+from airflow_provider_moveworks.bulk.storage import open_text, same_location
 from airflow_provider_moveworks.bulk.summary import (
     Outcomes,
     Progress,
@@ -57,7 +57,7 @@ QUEUE_DEPTH_PER_WORKER = 4
 SLICE = 0.1
 SAVE_EVERY = 1.0
 # How long the workers get to finish their requests in flight after a stop.
-STOP_GRACE = 3.0
+STOP_GRACE = 1.5
 
 # Kept importable from here (their home is ``exceptions``).
 __all__ = [
@@ -180,7 +180,8 @@ class BulkRun:
                 f"{plan.invalid} of {plan.total} rows are invalid; no request was sent "
                 f"(on_invalid='fail'; 'skip' sends the valid rows). First ones: {quoted}"
             )
-        if options.report_file and options.report_file == self._source.location:
+        location = self._source.location
+        if options.report_file and location is not None and same_location(options.report_file, location):
             raise MoveworksValidationError(
                 "report_file", "must not be the updates_file: writing the report would overwrite the input"
             )
@@ -215,7 +216,10 @@ class BulkRun:
                 )
                 if self._stop.wait(options.retry_pass_delay * number):
                     break
-                deferred = engine.run_retry_pass(deferred)
+                # The engine owns these rows now: whatever ends the pass, each comes back once,
+                # from the pass (answered again, or not reached) and never also from this list.
+                pending, deferred = deferred, []
+                deferred = engine.run_retry_pass(pending)
         except BaseException as error:  # execution_timeout (raised in this thread), or a bug
             interrupted = error
             self.stop(_interruption(error), error)
@@ -247,6 +251,14 @@ class BulkRun:
             if interrupted is not None:
                 raise interrupted
             raise self._stopped_error(summary)
+        if plan.changed:
+            raise MoveworksBulkUpdateError(
+                f"Bulk update of {headline(summary)}: {plan.changed:,} rows changed, appeared or "
+                "went missing between the validation pass and the sending pass (the input was "
+                "rewritten while the task ran); none of them was sent, and a retry reads the "
+                "input afresh",
+                summary,
+            )
         if summary["not_found"] and options.if_not_found == "report":
             log.warning(
                 "%s of %s rows were not found (404): see the summary's failures%s",
@@ -332,18 +344,29 @@ class _Engine:
         last error (it stays in the report as failed)."""
         self._previous = {item.row: item for item in deferred}
         try:
-            return self.run(
+            again = self.run(
                 (Step("send", item.row, item.conversation_id, item.body) for item in deferred),
                 first_pass=False,
             )
         finally:
-            self._previous = {}
+            # Rows the pass never answered (not reached, dropped by a stop, or the pass cut short
+            # by execution_timeout) keep their last error; answered rows left ``_previous``.
+            with self._deferred_lock:
+                left, self._previous = list(self._previous.values()), {}
+                self._deferred.extend(left)
+        return again + self.take_deferred()
+
+    def _answered(self, row: int) -> None:
+        """``row`` of a retry pass got its outcome (or is deferred again with a new error)."""
+        if self._previous:
+            with self._deferred_lock:
+                self._previous.pop(row, None)
 
     def _unanswered(self, step: Step) -> None:
         """``step`` was not sent because the run is stopping."""
-        previous = self._previous.get(step.row)
-        if previous is not None:
-            with self._deferred_lock:
+        with self._deferred_lock:
+            previous = self._previous.pop(step.row, None)
+            if previous is not None:
                 self._deferred.append(previous)
 
     def run(self, steps: Iterable[Step], *, first_pass: bool) -> list[_Deferred]:
@@ -454,18 +477,32 @@ class _Engine:
         except MoveworksAuthenticationError as error:
             self._run.stop("a refused credential", error)
         except MoveworksNotFoundError as error:
+            self._answered(step.row)
             self._outcomes.record(step.row, step.conversation_id, "not_found", **_error_fields(error))
         except MoveworksError as error:
             if _halts_run(error):
                 self._run.stop(_halt_reason(error), error)
             elif error.retryable:
                 with self._deferred_lock:
-                    self._deferred.append(_Deferred(step.row, step.conversation_id, step.body, error))
+                    self._previous.pop(step.row, None)
+                    self._deferred.append(_Deferred(step.row, step.conversation_id, step.body, _kept(error)))
             else:
+                self._answered(step.row)
                 self._outcomes.record(step.row, step.conversation_id, "failed", **_error_fields(error))
         else:
+            self._answered(step.row)
             self._limiter.succeeded()
             self._outcomes.record(step.row, step.conversation_id, "updated", status=200)
+
+
+def _kept(error: MoveworksError) -> MoveworksError:
+    """``error`` as a deferred row keeps it until the next pass: its message, status and code,
+    without the traceback, whose frames hold the whole response (about 14 KB a row even for a
+    short error body, so a long outage would grow memory with the rows)."""
+    error.__traceback__ = None
+    error.__context__ = None
+    error.__cause__ = None
+    return error
 
 
 def _halts_run(error: MoveworksError) -> bool:

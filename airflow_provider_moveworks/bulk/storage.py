@@ -3,7 +3,10 @@ as a text stream, so that neither the input nor the report is ever held whole in
 
 from __future__ import annotations
 
+import os
+import posixpath
 from typing import IO
+from urllib.parse import unquote, urlsplit
 
 from airflow_provider_moveworks.exceptions import MoveworksValidationError
 
@@ -14,6 +17,36 @@ def is_uri(location: str) -> bool:
 
 
 UTF8_BOM = b"\xef\xbb\xbf"
+
+
+def same_location(first: str, second: str) -> bool:
+    """True when ``first`` and ``second`` name the same file, however they are spelled: a
+    relative path, ``./``, a symbolic or hard link, or ``file://`` for a local path; for other
+    URIs, the same scheme, bucket and normalised key."""
+    first_local, second_local = _local_path(first), _local_path(second)
+    if first_local is not None and second_local is not None:
+        try:
+            return os.path.samefile(first_local, second_local)
+        except OSError:  # one of them does not exist (yet): compare where they lead
+            return os.path.realpath(first_local) == os.path.realpath(second_local)
+    if first_local is not None or second_local is not None:
+        return False
+    return _normalised_uri(first) == _normalised_uri(second)
+
+
+def _local_path(location: str) -> str | None:
+    """The local path of ``location`` (a plain path or a ``file://`` URI), else ``None``."""
+    if not is_uri(location):
+        return location
+    parts = urlsplit(location)
+    if parts.scheme.lower() == "file" and parts.netloc in ("", "localhost"):
+        return unquote(parts.path)
+    return None
+
+
+def _normalised_uri(location: str) -> tuple[str, str, str, str]:
+    parts = urlsplit(location)
+    return (parts.scheme.lower(), parts.netloc, posixpath.normpath("/" + unquote(parts.path)), parts.query)
 
 
 def open_binary(location: str, *, field: str) -> IO[bytes]:

@@ -13,6 +13,7 @@ import requests
 from airflow_provider_moveworks.client.deadline import AttemptDeadline
 from airflow_provider_moveworks.exceptions import (
     MoveworksAPIError,
+    MoveworksCancelledError,
     MoveworksConnectionError,
     MoveworksError,
     MoveworksTimeoutError,
@@ -63,6 +64,13 @@ def transport_error(
     """The typed error for a call that got no (complete) answer."""
     sent = deadline.sent or isinstance(error, requests.ReadTimeout)
     after_sending = _AFTER_SENDING.get(call.method, "")
+    if deadline.aborted:
+        if not sent:
+            return MoveworksCancelledError(f"{call.purpose}: cut short, the run was stopped (not sent)")
+        return MoveworksCancelledError(
+            f"{call.purpose}: cut short after the request was sent, the run was stopped; Moveworks "
+            "may have applied it"
+        )
     if deadline.expired or isinstance(error, requests.Timeout):
         if not sent:
             return MoveworksTimeoutError(f"{call.purpose}: no answer within {timeout:g} s (not sent)")

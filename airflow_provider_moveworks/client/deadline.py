@@ -39,6 +39,7 @@ class AttemptDeadline:
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
         self.expired = False
+        self.aborted = False  # ended by abort(), not by its time
         self.sent = False
         self.finished = False
         self._lock = threading.Lock()
@@ -72,7 +73,9 @@ class AttemptDeadline:
         if sock is None:
             return
         with self._lock:
-            if not self.finished:
+            if self.aborted:
+                _shut(sock)
+            elif not self.finished:
                 self._sockets.append(sock)
 
     def request_sent(self) -> None:
@@ -81,6 +84,14 @@ class AttemptDeadline:
             self.sent = True
             if self.expired:
                 self._shut_all()
+
+    def abort(self) -> None:
+        """End the attempt now, sent or not (its client is closing): shut its sockets down."""
+        with self._lock:
+            if self.finished:
+                return
+            self.aborted = self.expired = True
+            self._shut_all()
 
     def expire(self) -> None:
         with self._lock:

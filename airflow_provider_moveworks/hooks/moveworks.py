@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Iterator
 from functools import cached_property
@@ -132,6 +133,8 @@ class MoveworksHook(BaseHook):
         self._session_lock = threading.Lock()
         self._secrets: set[str] = set()
         self.stats = RequestStats()
+        self._in_flight: set[AttemptDeadline] = set()  # attempts under way, ended by close()
+        self._in_flight_lock = threading.Lock()
 
     # -- connection ------------------------------------------------------------------------
     @cached_property
@@ -186,7 +189,12 @@ class MoveworksHook(BaseHook):
         return session
 
     def close(self) -> None:
-        """Close the pooled connections."""
+        """Close the pooled connections, ending every request still in flight at once (its
+        socket is shut down; it raises :class:`MoveworksCancelledError`)."""
+        with self._in_flight_lock:
+            in_flight = list(self._in_flight)
+        for deadline in in_flight:
+            deadline.abort()
         if self._session is not None:
             self._session.close()
             self._session = None
@@ -379,7 +387,7 @@ class MoveworksHook(BaseHook):
             auth.token()  # fetched (with its own deadlines and retries) before this one starts
         settings = self.settings
         failure: MoveworksError
-        with AttemptDeadline(settings.timeout) as deadline:
+        with AttemptDeadline(settings.timeout) as deadline, self._watching(deadline):
             self.stats.add(requests=1)
             try:
                 # verify and proxies go on every call: requests lets REQUESTS_CA_BUNDLE and the
@@ -399,6 +407,17 @@ class MoveworksHook(BaseHook):
             except requests.RequestException as error:
                 failure = transport_error(call, error, deadline, settings.timeout, self._redact)
         raise failure  # outside the handler: the original (which may quote a proxy URL) stays out
+
+    @contextlib.contextmanager
+    def _watching(self, deadline: AttemptDeadline) -> Iterator[None]:
+        """Keep ``deadline`` where :meth:`close` finds it while its attempt is under way."""
+        with self._in_flight_lock:
+            self._in_flight.add(deadline)
+        try:
+            yield
+        finally:
+            with self._in_flight_lock:
+                self._in_flight.discard(deadline)
 
     def _fetch_token(self) -> tuple[str, float]:
         """Client-credentials grant, form-encoded, with its own retries. Accepts the flat answer

@@ -38,7 +38,9 @@ class MoveworksBulkUpdateConversationsOperator(BaseOperator):
     PATCHes would race); rows repeating the *same* change are sent once, by the first of them,
     and each later one counts as a ``duplicate`` (not a failure, outcome ``"duplicate"`` in the
     report). ``on_invalid="fail"`` fails the task before any request is sent; ``"skip"`` sends
-    the valid rows and reports the others.
+    the valid rows and reports the others. Rows that changed, appeared or went missing between
+    the validation pass and the sending pass (the file was rewritten meanwhile) are invalid, not
+    sent, and fail the task once every row was tried.
 
     **Sending.** Up to ``max_concurrency`` requests are in flight over the hook's one pooled
     session, fed from a bounded queue (memory stays flat in the number of rows). An adaptive

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import pickle
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
 
@@ -160,3 +161,24 @@ def test_the_run_closes_its_hooks_session(make_operator, add_conversations, monk
 
     assert closed
     assert all(hook._session is None for hook in closed)
+
+
+@needs_retry_policy
+@pytest.mark.parametrize("retry_after", [10**9, 251_600_401_339.0, 10.0**23])
+def test_the_default_retry_policy_never_waits_longer_than_airflows_longest_retry_delay(retry_after):
+    # A Retry-After of 10**9 s or an HTTP date in the year 9999 parked the task for good (the
+    # policy's delay bypassed Airflow's max_task_retry_delay); 10**23 s made the policy itself fail.
+    actions = load_retry_policy()
+    policy = default_retry_policy()
+
+    decision = policy.evaluate(MoveworksBulkInterruptedError("stopped", retry_after=retry_after), 1, 3)
+    own = policy.evaluate(
+        MoveworksBulkInterruptedError("stopped", retry_after=retry_after),
+        1,
+        3,
+        context={"task": SimpleNamespace(max_retry_delay=timedelta(hours=2))},
+    )
+
+    assert (decision.action, decision.retry_delay) == (actions.RetryAction.RETRY, timedelta(days=1))
+    assert "longest retry delay" in decision.reason
+    assert own.retry_delay == timedelta(hours=2)

@@ -200,3 +200,107 @@ def test_a_report_file_that_is_the_updates_file_fails_before_touching_the_input(
 
     assert path.read_text() == before
     assert emulator_connection.request_count() == 0
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("spelling", ["file_uri", "dot", "relative", "symlink", "hardlink"])
+def test_a_report_file_naming_the_updates_file_another_way_fails_before_touching_the_input(
+    make_operator, emulator_connection, add_conversations, tmp_path, monkeypatch, spelling
+):
+    (cid,) = add_conversations(1)
+    path = tmp_path / "updates.csv"
+    path.write_text(f"conversation_id,archived\n{cid},true\n")
+    before = path.read_text()
+    monkeypatch.chdir(tmp_path)
+    if spelling == "symlink":
+        (tmp_path / "link.csv").symlink_to(path)
+    elif spelling == "hardlink":
+        (tmp_path / "link.csv").hardlink_to(path)
+    report = {
+        "file_uri": f"file://{path}",
+        "dot": f"{tmp_path}/./updates.csv",
+        "relative": "updates.csv",
+        "symlink": str(tmp_path / "link.csv"),
+        "hardlink": str(tmp_path / "link.csv"),
+    }[spelling]
+
+    with pytest.raises(MoveworksValidationError, match="must not be the updates_file"):
+        make_operator(updates_file=str(path), report_file=report).execute({})
+
+    assert path.read_text() == before
+    assert emulator_connection.request_count() == 0
+
+
+def test_same_location_tells_apart_other_files_and_uris(tmp_path):
+    from airflow_provider_moveworks.bulk.storage import same_location
+
+    assert not same_location(str(tmp_path / "a.csv"), str(tmp_path / "b.csv"))
+    assert not same_location("s3://bucket/a.csv", str(tmp_path / "a.csv"))
+    assert same_location("s3://bucket/x/../a.csv", "s3://bucket/a.csv")
+    assert not same_location("s3://bucket/a.csv", "s3://other/a.csv")
+
+
+def test_a_jsonl_record_naming_a_field_twice_makes_the_row_invalid(tmp_path):
+    # JSON keeps the last of two equal keys: the row would update a conversation the file's
+    # reader may not see as the one meant.
+    other = ID[:-1] + "B"
+    path = tmp_path / "updates.jsonl"
+    path.write_text(
+        f'{{"conversation_id": "{other}", "conversation_id": "{ID}", "archived": true}}\n'
+        f'{{"conversation_id": "{ID}", "archived": true, "archived": false}}\n'
+        f'{{"conversation_id": "{other}", "archived": true}}\n'
+    )
+    plan = Plan(RowSource(updates_file=str(path)))
+    plan.scan()
+
+    assert (plan.total, plan.invalid, plan.sends) == (3, 2, 1)
+    assert [row for row, _ in plan.examples] == [1, 2]
+    assert "names the field 'conversation_id' twice" in plan.examples[0][1]
+    assert "names the field 'archived' twice" in plan.examples[1][1]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["[" * 100_000, '[{"conversation_id": ' + "[" * 5_000 + "]" * 5_000 + "}]", "[" + "(" * 100_000 + "]"],
+)
+def test_updates_text_nested_too_deeply_is_a_validation_error(text):
+    # A RecursionError spent the task's retries on an input that can never pass.
+    with pytest.raises(MoveworksValidationError, match="Invalid updates") as raised:
+        RowSource(updates=text)
+
+    assert isinstance(raised.value, AirflowFailException)
+
+
+def test_a_csv_file_with_carriage_returns_alone_names_the_line_endings(tmp_path):
+    # Before, the message blamed the quotes of a file that had none.
+    path = tmp_path / "updates.csv"
+    path.write_bytes(f"conversation_id,archived\r{ID},true\r".encode())
+
+    with pytest.raises(MoveworksValidationError) as raised:
+        rows_of(path)
+
+    assert "carriage return" in str(raised.value)
+    assert "check its quotes" not in str(raised.value)
+
+
+@pytest.mark.parametrize("name", ["updates.csv", "updates.jsonl"])
+def test_a_file_without_line_breaks_fails_without_being_read_whole(tmp_path, name):
+    # 20 MB with \r line endings is one line: before, it was read into memory whole (twice over,
+    # bytes and text) before the CSV reader or the JSON parser saw it.
+    import tracemalloc
+
+    path = tmp_path / name
+    row = f'{{"conversation_id": "{ID}", "archived": true}}\r' if name.endswith("jsonl") else f"{ID},true\r"
+    header = "" if name.endswith("jsonl") else "conversation_id,archived\r"
+    path.write_bytes((header + row * (20_000_000 // len(row))).encode())
+
+    tracemalloc.start()
+    try:
+        with pytest.raises(MoveworksValidationError, match="longer than 1,048,576 bytes") as raised:
+            rows_of(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+    assert "row 1 (line 1)" in str(raised.value)
+    assert peak < 5_000_000

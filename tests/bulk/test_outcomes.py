@@ -3,6 +3,8 @@ not found, failed; the summary's exact counters; and the stop on a refused API k
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from airflow_provider_moveworks.bulk.runner import (
@@ -288,3 +290,83 @@ def test_no_secret_reaches_the_summary_report_or_log(
     captured = capfd.readouterr()
     for text in (str(summary), report.read_text(), caplog.text, captured.out, captured.err):
         assert API_KEY not in text
+
+
+@pytest.mark.parametrize("rewrite", ["truncated", "edited", "appended"])
+def test_an_input_rewritten_between_the_passes_fails_the_task_with_every_planned_row_counted(
+    make_operator, add_conversations, emulator, tmp_path, monkeypatch, rewrite
+):
+    # An upstream task or a person rewriting updates_file while the task runs: before, a file cut
+    # to 5 of its 20 rows after the validation pass ended in success with total 5 and no warning.
+    from airflow_provider_moveworks.bulk import plan as plan_module
+    from airflow_provider_moveworks.exceptions import MoveworksBulkUpdateError
+
+    ids = add_conversations(20)
+    path = tmp_path / "updates.csv"
+    path.write_text("conversation_id,archived\n" + "".join(f"{cid},true\n" for cid in ids))
+    new = {
+        "truncated": "".join(f"{cid},true\n" for cid in ids[:5]),
+        "edited": "".join(f"{cid},{'false' if n >= 15 else 'true'}\n" for n, cid in enumerate(ids)),
+        "appended": "".join(f"{cid},true\n" for cid in ids) + f"{ids[0]},false\n" * 3,
+    }[rewrite]
+    scan = plan_module.Plan.scan
+
+    def scan_then_rewrite(plan: Any, stop: Any = None) -> None:
+        scan(plan, stop)
+        path.write_text("conversation_id,archived\n" + new)
+
+    monkeypatch.setattr(plan_module.Plan, "scan", scan_then_rewrite)
+
+    with pytest.raises(MoveworksBulkUpdateError, match="rewritten while the task ran") as raised:
+        make_operator(updates_file=str(path)).execute({})
+
+    summary = raised.value.summary
+    changed = {"truncated": 15, "edited": 5, "appended": 3}[rewrite]
+    assert summary["invalid"] == changed
+    assert summary["total"] == 20 + (3 if rewrite == "appended" else 0)
+    assert (
+        emulator.request_count(method="PATCH")
+        == summary["updated"]
+        == 20 - (changed if rewrite != "appended" else 0)
+    )
+
+
+def test_rows_kept_for_a_retry_pass_do_not_keep_their_responses(
+    make_operator, add_conversations, emulator, monkeypatch
+):
+    # Each deferred row kept its error's traceback, whose frames hold the whole response: about
+    # 14 KB a row with the emulator's short 500 body (1.4 GB for 100,000 rows of an outage).
+    import gc
+    import tracemalloc
+
+    from airflow_provider_moveworks.bulk import runner
+
+    rows = 1_000
+    ids = add_conversations(rows)
+    emulator.configure(error_rate=1.0)
+    held: list[int] = []
+    kept: list[Any] = []
+    original = runner._Engine.run
+
+    def run(engine: Any, steps: Any, **kwargs: Any) -> Any:
+        deferred = original(engine, steps, **kwargs)
+        gc.collect()
+        held.append(tracemalloc.get_traced_memory()[0])
+        kept.extend(deferred)
+        return deferred
+
+    monkeypatch.setattr(runner._Engine, "run", run)
+    operator = make_operator(
+        updates=[{"conversation_id": cid, "archived": True} for cid in ids], retry_passes=0
+    )
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        with pytest.raises(runner.MoveworksBulkUpdateError):
+            operator.execute({})
+    finally:
+        tracemalloc.stop()
+
+    assert len(kept) == rows
+    assert all(item.error.__traceback__ is None for item in kept)
+    assert (held[0] - base) / rows < 5_000  # bytes a row, the emulator's own bookkeeping included

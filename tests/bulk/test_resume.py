@@ -220,3 +220,60 @@ def test_a_failing_state_store_does_not_fail_the_run(
 
     assert summary["updated"] == 3
     assert "The task state store failed (RuntimeError: API server unreachable)" in capfd.readouterr().out
+
+
+def test_a_report_file_cut_mid_character_or_edited_by_hand_still_resumes(
+    make_operator, add_conversations, emulator_connection, tmp_path
+):
+    # A worker killed mid-write leaves a line cut inside a multi-byte character; hand edits leave
+    # lines that are not objects or rows that are not numbers. The good lines still count, and
+    # no try fails reading the report (it would fail every retry: the report is read first).
+    emu = emulator_connection
+    ids = add_conversations(20)
+    updates = [{"conversation_id": cid, "archived": True} for cid in ids]
+    report = tmp_path / "report.jsonl"
+    make_operator(updates=updates, report_file=str(report)).execute(context())
+    lines = report.read_bytes().splitlines(keepends=True)
+    assert len(lines) == 20
+    key = json.loads(lines[0])["run"]
+    kept = b"".join(lines[:10])
+    edits = [
+        json.dumps({"row": True, "outcome": "updated", "run": key}).encode() + b"\n",
+        json.dumps({"row": -3, "outcome": "updated", "run": key}).encode() + b"\n",
+        b"[1, 2]\n\x00\x00\n",
+    ]
+    cut = json.dumps({"row": 11, "run": key, "message": "é"}, ensure_ascii=False).encode()
+    cut = cut[: cut.index("é".encode()) + 1]  # the first byte of "é" only
+    report.write_bytes(kept + b"".join(edits) + cut)
+    before = emu.request_count(method="PATCH")
+
+    summary = make_operator(updates=updates, report_file=str(report)).execute(context())
+
+    assert summary["resumed"] == 10
+    assert (summary["total"], summary["updated"]) == (20, 20)
+    assert emu.request_count(method="PATCH") - before == 10
+
+
+@pytest.mark.parametrize(
+    "updated",
+    [[[1, "x"]], [[5]], [1, 2], "1-10", [[1, 10**30]], [[None, 2]], [[0, 5]], [[True, 3]]],
+)
+def test_unreadable_saved_progress_sends_every_row_again(
+    make_operator, add_conversations, emulator_connection, capfd, updated
+):
+    # The task state store can be edited through Airflow's REST API, or hold another version's
+    # shape: before, a bad value failed every try (ValueError, TypeError, OverflowError), and a
+    # range past the last row passed for rows updated.
+    emu = emulator_connection
+    ids = add_conversations(20)
+    updates = [{"conversation_id": cid, "archived": True} for cid in ids]
+    store = MemoryStateStore()
+    make_operator(updates=updates).execute(context(store))
+    saved = store.get(STATE_KEY)
+    store.set(STATE_KEY, {**saved, "updated": updated})
+
+    summary = make_operator(updates=updates).execute(context(store))
+
+    assert (summary["updated"], summary["resumed"]) == (20, 0)
+    assert emu.request_count(method="PATCH") == 40
+    assert "unreadable" in capfd.readouterr().out

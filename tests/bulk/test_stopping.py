@@ -164,3 +164,87 @@ def test_stopping_cuts_short_the_wait_before_a_retry_pass(
 
     assert not thread.is_alive(), "the hour-long retry-pass delay was not cut short"
     assert isinstance(outcome.get("error"), MoveworksBulkInterruptedError)
+
+
+class AirflowTaskTimeout(BaseException):  # named as Airflow's: the run tells it by name
+    """Stands for Airflow's execution_timeout, raised in the main thread by a signal."""
+
+
+def test_execution_timeout_in_a_retry_pass_gives_each_row_one_outcome(
+    make_operator, add_conversations, emulator_connection, tmp_path, monkeypatch
+):
+    import signal
+
+    from airflow_provider_moveworks.bulk import runner
+
+    emu = emulator_connection
+    ids = add_conversations(40)
+    emu.configure(error_rate=1.0)  # the first pass fails every row transiently
+    original = runner._Engine.run_retry_pass
+
+    def retry_pass(engine: Any, deferred: Any) -> Any:
+        emu.configure(error_rate=0.0, latency=0.05)  # the pass gets through a few rows...
+        signal.setitimer(signal.ITIMER_REAL, 0.4)  # ...then execution_timeout lands mid-pass
+        return original(engine, deferred)
+
+    def timeout(*_: Any) -> None:
+        raise AirflowTaskTimeout("Timeout, PID: 1")
+
+    monkeypatch.setattr(runner._Engine, "run_retry_pass", retry_pass)
+    previous = signal.signal(signal.SIGALRM, timeout)
+    report = tmp_path / "report.jsonl"
+    operator = make_operator(
+        updates=[{"conversation_id": cid, "archived": True} for cid in ids],
+        report_file=str(report),
+        max_concurrency=2,
+        retry_passes=1,
+    )
+    try:
+        try:
+            operator.execute({})
+            raise AssertionError("the run was not stopped")
+        except AirflowTaskTimeout:
+            pass
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+    lines = read_report(report)
+    updated = {line["row"] for line in lines if line["outcome"] == "updated"}
+    assert 0 < len(updated) < 40  # the timeout really came part-way through the pass
+    assert sorted(line["row"] for line in lines) == list(range(1, 41))  # one line per row
+    assert all(line["outcome"] in ("updated", "failed") for line in lines)
+    archived = {cid for cid, conv in emu.conversations().items() if conv["archived"]}
+    assert updated == {n + 1 for n, cid in enumerate(ids) if cid in archived}
+
+
+def test_on_kill_ends_requests_stuck_in_flight_and_leaves_no_worker(
+    make_operator, add_conversations, emulator_connection, monkeypatch
+):
+    # Every answer 30 s late, well within the connection's timeout: before, on_kill left execute()
+    # running 5 s (a 3 s grace, then half a second per worker) and every worker thread alive,
+    # blocked in its socket read (closing the session does not touch a connection in use).
+    import json
+
+    from tests.conftest import API_KEY, ASSISTANT
+
+    emu = emulator_connection
+    ids = add_conversations(20)
+    conn = {"conn_type": "moveworks", "host": emu.base_url, "password": API_KEY}
+    conn["extra"] = {"assistant_name": ASSISTANT, "max_retries": 0, "timeout": 120}
+    monkeypatch.setenv("AIRFLOW_CONN_MOVEWORKS_DEFAULT", json.dumps(conn))
+    emu.configure(slow_rate=1.0, slow_seconds=30.0)
+    operator = make_operator(
+        updates=[{"conversation_id": cid, "archived": True} for cid in ids], max_concurrency=4
+    )
+
+    thread, outcome = run_in_thread(operator)
+    time.sleep(0.5)  # four requests in flight, each answered only in 30 s
+    killed = time.monotonic()
+    operator.on_kill()
+    thread.join(10)
+
+    assert not thread.is_alive()
+    assert time.monotonic() - killed < STOPS_WITHIN
+    assert isinstance(outcome.get("error"), MoveworksBulkInterruptedError)
+    wait_until(lambda: not bulk_threads(), timeout=1.0)
