@@ -4,6 +4,7 @@
 #   make test-airflow2   the whole suite on Airflow 2.11
 #   make test-compat     the unit tests on Airflow 3.0, 3.1 and 3.2
 #   make bench           the performance figures
+#   make test-deploy     the sharded DAG on PostgreSQL, Redis and two Celery workers (Airflow 3.3)
 
 PYTHON ?= python3
 AIRFLOW ?= 3.3
@@ -16,15 +17,21 @@ VENV ?= .venv-airflow$(AIRFLOW)
 endif
 
 CONSTRAINTS := constraints/airflow-$(AIRFLOW).txt
+# The OpenLineage provider is tested on 3.3 and 2.11 (pinned in their constraints).
+ifneq ($(filter $(AIRFLOW),3.3 2.11),)
+EXTRAS ?= test,lint,openlineage
+else
+EXTRAS ?= test,lint
+endif
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(AIRFLOW)
 
-.PHONY: install lint typecheck test test-airflow2 test-compat test-unit demo bench clean
+.PHONY: install lint typecheck test test-airflow2 test-compat test-unit test-deploy demo bench clean
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check "pip==26.3"
-	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e ".[test,lint]"
+	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e ".[$(EXTRAS)]"
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -50,6 +57,12 @@ test-compat:
 	$(MAKE) --no-print-directory AIRFLOW=3.0 test-unit
 	$(MAKE) --no-print-directory AIRFLOW=3.1 test-unit
 	$(MAKE) --no-print-directory AIRFLOW=3.2 test-unit
+
+# Its own venv (.venv-deploy): the Celery and PostgreSQL packages stay out of the test venvs.
+test-deploy:
+	bash scripts/deploy/install-services.sh
+	$(MAKE) --no-print-directory AIRFLOW=3.3 VENV=.venv-deploy EXTRAS=deploy install
+	.venv-deploy/bin/python scripts/deploy/run.py
 
 demo: install
 	$(BIN)/python scripts/demo.py
