@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -134,6 +135,8 @@ class Deployment:
                 "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": "1",
                 "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
                 "AIRFLOW__API__SECRET_KEY": secrets.token_hex(16),
+                # The test's own REST calls (pool, triggers) need no login on this loopback server.
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
                 "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
                 "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.5",
                 "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": str(HEARTBEAT_TIMEOUT),
@@ -150,7 +153,6 @@ class Deployment:
         )
         self.env = env
         self.airflow("db", "migrate", timeout=180)
-        self.airflow("pools", "set", "moveworks", str(POOL_SLOTS), "Moveworks API: account limit / slots")
         airflow = [sys.executable, "-m", "airflow"]
         api = ["api-server", "--host", "127.0.0.1", "--port", str(self.api_port)]
         self.stack.start("api-server", [*airflow, *api], env)
@@ -168,6 +170,8 @@ class Deployment:
             log = self.stack.logs / f"{name}.log"
             ready = lambda log=log: " ready." in log.read_text(errors="replace")  # noqa: E731
             wait_for(f"{name} to be ready", ready, 120, self.stack)
+        pool = {"name": "moveworks", "slots": POOL_SLOTS, "description": "Moveworks API: limit / slots"}
+        self.api_post("/api/v2/pools", pool)
         parsed = "SELECT 1 FROM serialized_dag WHERE dag_id = %s"
         wait_for("the DAG to be parsed", lambda: bool(self.sql(parsed, DAG_ID)), 120, self.stack, interval=1)
 
@@ -185,6 +189,19 @@ class Deployment:
             command = " ".join(args)
             raise DeployError(f"airflow {command} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
         return done.stdout
+
+    def api_post(self, path: str, body: dict[str, Any]) -> Any:
+        """A call to the API server's REST API (a CLI call would cost seconds of start-up)."""
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.api_port}{path}",
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310
+                return json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            raise DeployError(f"POST {path}: {error.code} {error.read()[:500]!r}") from None
 
     def sql(self, query: str, *params: Any) -> list[tuple[Any, ...]]:
         with psycopg2.connect(self.dsn) as conn, conn.cursor() as cursor:
@@ -227,7 +244,8 @@ class Deployment:
 
     def trigger(self, run_id: str, export: str) -> None:
         conf = {"export": export, "work_dir": self.work.as_uri(), "shards": SHARDS}
-        self.airflow("dags", "trigger", DAG_ID, "--run-id", run_id, "--conf", json.dumps(conf))
+        body = {"dag_run_id": run_id, "logical_date": None, "conf": conf}
+        self.api_post(f"/api/v2/dags/{DAG_ID}/dagRuns", body)
 
     def run_state(self, run_id: str) -> str | None:
         rows = self.sql("SELECT state FROM dag_run WHERE dag_id = %s AND run_id = %s", DAG_ID, run_id)
