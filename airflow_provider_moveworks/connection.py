@@ -8,7 +8,9 @@ base URL is put back together here and extras are coerced, each failure naming i
 from __future__ import annotations
 
 import json
+import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -19,7 +21,15 @@ from airflow_provider_moveworks.defaults import (
     DEFAULT_TOKEN_URL,
 )
 from airflow_provider_moveworks.exceptions import MoveworksValidationError
-from airflow_provider_moveworks.validation import describe, validate_assistant_name, validate_service_url
+from airflow_provider_moveworks.validation import (
+    check_header_value,
+    describe,
+    has_control_characters,
+    validate_assistant_name,
+    validate_service_url,
+)
+
+_log = logging.getLogger(__name__)
 
 MAX_TIMEOUT = 600.0
 MAX_RETRIES_LIMIT = 20
@@ -64,17 +74,16 @@ def read_settings(
     assistant_name: str | None = None,
     timeout: float | None = None,
     max_retries: int | None = None,
+    warn: Callable[..., None] | None = None,
 ) -> MoveworksSettings:
-    """Check a connection; keyword arguments given here win over the connection's extras."""
+    """Check a connection; keyword arguments given here win over the connection's extras.
+    ``warn`` logs what was fixed up (whitespace around a pasted secret)."""
     extras = _Extras(conn.extra_dejson)
-    if not conn.password:
-        raise MoveworksValidationError(
-            "connection password", "is empty: set the API key (or the OAuth client secret) as the password"
-        )
+    secret, client_id = read_credentials(conn, warn or _log.warning)
     return MoveworksSettings(
         base_url=validate_service_url(_base_url(conn), "connection host (base URL)"),
-        secret=conn.password,
-        client_id=conn.login or None,
+        secret=secret,
+        client_id=client_id,
         assistant_name=validate_assistant_name(
             assistant_name if assistant_name is not None else extras.get("assistant_name")
         ),
@@ -86,6 +95,40 @@ def read_settings(
         max_retries=coerce_max_retries(max_retries if max_retries is not None else extras.get("max_retries")),
         proxies=coerce_proxies(extras.get("proxies")),
     )
+
+
+def read_credentials(conn: ConnectionLike, warn: Callable[..., None]) -> tuple[str, str | None]:
+    """The secret (API key or client secret) and the OAuth client id, ready for a header or form.
+
+    Whitespace around them (a pasted key's trailing newline, most often) is removed with a
+    warning naming the field. Anything else a header cannot carry is refused, naming the field
+    and never the value.
+    """
+    client_id = _stripped(conn.login, "connection login (OAuth client id)", warn) or None
+    secret_field = (
+        "connection password (OAuth client secret)" if client_id else "connection password (API key)"
+    )
+    secret = _stripped(conn.password, secret_field, warn)
+    if not secret:
+        raise MoveworksValidationError(
+            "connection password", "is empty: set the API key (or the OAuth client secret) as the password"
+        )
+    check_header_value(secret_field, secret)
+    if client_id:
+        check_header_value("connection login (OAuth client id)", client_id)
+    return secret, client_id
+
+
+def _stripped(value: str | None, field_name: str, warn: Callable[..., None]) -> str:
+    if not value:
+        return ""
+    stripped = value.strip(" \t\r\n\f\v")
+    if stripped != value:
+        warn(
+            "The Moveworks %s had whitespace (spaces, tabs or line breaks) around it; it was removed",
+            field_name,
+        )
+    return stripped
 
 
 class _Extras:
@@ -166,7 +209,8 @@ def coerce_verify(value: Any) -> bool | str:
 
 
 def coerce_proxies(value: Any) -> dict[str, str] | None:
-    """A requests proxies mapping (``{"https": "http://proxy:3128"}``), or its JSON text."""
+    """A requests proxies mapping (``{"https": "http://proxy:3128"}``), or its JSON text. A proxy
+    URL may carry ``user:password@``; no message quotes a proxy URL."""
     if value is None:
         return None
     if isinstance(value, str):
@@ -182,7 +226,48 @@ def coerce_proxies(value: Any) -> dict[str, str] | None:
         raise MoveworksValidationError(
             "connection extra 'proxies'", "must map URL schemes to proxy URLs, all strings"
         )
+    for scheme, url in value.items():
+        check_proxy_url(scheme, url)
     return dict(value)
+
+
+_PROXY_SCHEMES = ("http", "https", "socks4", "socks4a", "socks5", "socks5h")
+
+
+def check_proxy_url(scheme: str, url: str) -> None:
+    """A proxy URL that requests can use, checked here so that requests' own errors (which quote
+    the URL, password included) never happen. Messages name the scheme key, never the URL."""
+    from urllib.parse import urlsplit  # only needed when a connection is read
+
+    field_name = f"connection extra 'proxies' (the {scheme!r} proxy)"
+    problem = None
+    try:
+        parts = urlsplit(url.strip())
+        hostname = parts.hostname
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number or out of range
+    except ValueError:
+        problem = "has a malformed host or a port that is not a number from 0 to 65535"
+    if problem:  # raised outside the handler: the ValueError quotes the URL
+        raise MoveworksValidationError(field_name, problem)
+    if parts.scheme not in _PROXY_SCHEMES or not hostname:
+        raise MoveworksValidationError(
+            field_name, f"must be an absolute URL with one of the schemes {', '.join(_PROXY_SCHEMES)}"
+        )
+    if has_control_characters(url) or " " in url.strip():
+        raise MoveworksValidationError(field_name, "contains spaces or control characters")
+
+
+def proxy_secrets(proxies: dict[str, str] | None) -> set[str]:
+    """What to keep out of messages: each proxy URL, and its password alone."""
+    from urllib.parse import unquote, urlsplit
+
+    secrets: set[str] = set()
+    for url in (proxies or {}).values():
+        secrets.add(url)
+        password = urlsplit(url.strip()).password
+        if password:
+            secrets |= {password, unquote(password)}
+    return secrets
 
 
 def _number(value: Any, field_name: str) -> float:

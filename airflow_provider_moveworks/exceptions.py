@@ -10,7 +10,7 @@ so that the task's ``retries`` act once the hook's own retries are spent.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from airflow_provider_moveworks.version_compat import AirflowException, AirflowFailException
 
@@ -50,6 +50,8 @@ class MoveworksAPIError(MoveworksError):
     :param api_message: the message from the error body, if any.
     :param request_id: the ``x-moveworks-root-uuid`` header, which Moveworks support can trace.
     :param conversation_id: the conversation the request was about, if any.
+    :param retry_after: the server's ``Retry-After`` in seconds (429 and 503), uncapped, if it
+        sent a usable one.
     """
 
     hint: ClassVar[str] = ""
@@ -63,8 +65,10 @@ class MoveworksAPIError(MoveworksError):
         api_message: str | None = None,
         request_id: str | None = None,
         conversation_id: str | None = None,
+        retry_after: float | None = None,
     ) -> None:
         self.summary = summary
+        self.retry_after = retry_after
         self.status = status
         self.code = code
         self.api_message = api_message
@@ -112,14 +116,14 @@ class MoveworksClientError(MoveworksAPIError, AirflowFailException):
 
 
 class MoveworksRateLimitError(MoveworksAPIError):
-    """429: rate limited. ``retry_after`` holds the server's wait in seconds, if it sent one."""
+    """429: rate limited. ``retry_after`` holds the server's wait in seconds, if it sent one.
+
+    A wait longer than the hook will sleep (120 s) is not slept on: the error is raised at once,
+    with ``retry_after`` the server's full wait, for the task's retries to act on.
+    """
 
     retryable = True
     hint = "Lower the request rate, or ask Moveworks support to raise the limit"
-
-    def __init__(self, summary: str, *, retry_after: float | None = None, **kwargs: object) -> None:
-        self.retry_after = retry_after
-        super().__init__(summary, **kwargs)  # type: ignore[arg-type]
 
 
 class MoveworksServerError(MoveworksAPIError):
@@ -138,7 +142,54 @@ class MoveworksTimeoutError(MoveworksConnectionError):
     """No answer within the connection's ``timeout``."""
 
 
+class MoveworksTokenError(MoveworksConnectionError):
+    """The OAuth token endpoint kept failing (5xx, 429, timeouts) through its own retries.
+
+    Transient, so the task's ``retries`` act, but not retried by the hook: the token fetch has
+    already spent its retry budget, and every request of the hook shares that one failure.
+    400/401 from the token endpoint are :class:`MoveworksAuthenticationError` instead.
+    """
+
+    retryable = False
+
+
 class MoveworksTLSError(MoveworksConnectionError, AirflowFailException):
     """The TLS handshake failed, usually certificate verification: retrying cannot fix that."""
 
     retryable = False
+
+
+class MoveworksBulkInvalidRowsError(MoveworksError, AirflowFailException):
+    """A bulk run's input is unusable (``on_invalid="fail"`` and rows are invalid): raised before
+    any request is sent. Fixing the input is the only cure, so no task retry is spent on it."""
+
+
+class MoveworksBulkUpdateError(MoveworksError):
+    """Rows of a bulk run failed (or 404 with ``if_not_found="fail"``) after every row was tried.
+
+    :param summary: the run's summary, as the operator would have returned it.
+    """
+
+    def __init__(self, message: str, summary: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.summary = summary
+
+    def __reduce__(self) -> tuple[type[MoveworksBulkUpdateError], tuple[str, dict[str, Any]]]:
+        return type(self), (str(self), self.summary)
+
+
+class MoveworksBulkStoppedError(MoveworksError, AirflowFailException):
+    """A bulk run stopped early because Moveworks refused the credentials: every row would fail."""
+
+
+class MoveworksBulkInterruptedError(MoveworksError):
+    """A bulk run stopped early for a reason a later try may not meet: the task was told to stop
+    (``on_kill``), the server asked for a longer pause than the hook waits (``retry_after`` holds
+    its wait in seconds), or the token endpoint failed. A retry resumes where this try stopped.
+    """
+
+    retryable = True
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -46,18 +46,36 @@ def validate_conversation_id(value: Any) -> str:
     return value
 
 
+# Bidi embedding/override (U+202A-202E) and isolate (U+2066-2069) characters can make a title
+# display as something else than it says.
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+# Characters that show nothing: a title of only these (and whitespace) is blank.
+_INVISIBLE = frozenset("\u200b\u200c\u200d\u2060\ufeff\u180e")
+
+
 def validate_title(value: Any) -> str:
-    """A string of 1 to 256 characters that is not blank."""
+    """A string of 1 to 256 code points that is not blank (whitespace or zero-width characters
+    only), with no control characters (C0, DEL, C1) and no bidi override or isolate characters."""
     if not isinstance(value, str):
         raise MoveworksValidationError(
             "title", f"must be a string, got {type(value).__name__} {describe(value)}"
         )
-    if not value.strip():
+    if not any(not char.isspace() and char not in _INVISIBLE for char in value):
         raise MoveworksValidationError("title", "must not be empty or blank")
     if len(value) > TITLE_MAX_LENGTH:
         raise MoveworksValidationError(
             "title", f"is {len(value)} characters long, at most {TITLE_MAX_LENGTH}"
         )
+    for position, char in enumerate(value):
+        code = ord(char)
+        if code < 0x20 or 0x7F <= code <= 0x9F:
+            raise MoveworksValidationError(
+                "title", f"contains the control character U+{code:04X} at position {position}"
+            )
+        if char in _BIDI_CONTROLS:
+            raise MoveworksValidationError(
+                "title", f"contains the bidi control character U+{code:04X} at position {position}"
+            )
     return value
 
 
@@ -97,16 +115,35 @@ def validate_assistant_name(value: Any) -> str:
             "assistant_name",
             "is required: set it on the operator or as the connection extra 'assistant_name'",
         )
-    if has_control_characters(value):
-        raise MoveworksValidationError("assistant_name", f"{describe(value)} contains control characters")
     if value != value.strip():
-        raise MoveworksValidationError("assistant_name", f"{describe(value)} has leading or trailing spaces")
-    try:
-        value.encode("latin-1")
-    except UnicodeEncodeError:
-        raise MoveworksValidationError(
-            "assistant_name", f"{describe(value)} cannot be sent in an HTTP header"
-        ) from None
+        raise MoveworksValidationError("assistant_name", "has leading or trailing whitespace")
+    check_header_value("assistant_name", value)
+    return value
+
+
+def header_value_problem(value: str) -> str | None:
+    """Why ``value`` cannot travel in an HTTP header, or ``None``. The one check every header
+    value we send passes (API key, client credentials, assistant name, issued token): a control
+    character could split the header and inject another, and http.client would otherwise raise
+    an error quoting the whole value. Never names the value itself."""
+    if has_control_characters(value):
+        return "contains a control character (such as a line break or tab)"
+    if not value.isascii():
+        try:
+            value.encode("latin-1")
+        except UnicodeEncodeError:
+            return "contains a character that HTTP headers cannot carry (outside Latin-1)"
+        if any(0x80 <= ord(char) <= 0x9F for char in value):
+            return "contains a control character (C1)"
+    return None
+
+
+def check_header_value(field: str, value: str) -> str:
+    """``value`` if it can travel in an HTTP header, else :class:`MoveworksValidationError`
+    naming ``field`` and the reason (never the value: it may be a secret)."""
+    problem = header_value_problem(value)
+    if problem:
+        raise MoveworksValidationError(field, problem)
     return value
 
 
@@ -126,24 +163,40 @@ def is_loopback_host(hostname: str) -> bool:
         return False
 
 
+def has_userinfo(url: str) -> bool:
+    """``user:password@`` (or just ``user@``) before the host, found without parsing the rest
+    (a URL with credentials may be malformed in other ways too)."""
+    rest = url.split("://", 1)[-1]
+    for end in "/?#":
+        rest = rest.split(end, 1)[0]
+    return "@" in rest
+
+
 def validate_service_url(value: Any, field: str) -> str:
     """An absolute https URL, or http to a loopback host only (a bearer token never travels in
     clear text to another machine). Returned without a trailing slash."""
     if not isinstance(value, str) or not value.strip():
         raise MoveworksValidationError(field, "must be an absolute URL such as https://api.moveworks.ai/...")
+    url = value.strip()
+    # First, before any message could quote the URL: credentials belong in the connection.
+    if has_userinfo(url):
+        raise MoveworksValidationError(
+            field,
+            "must not carry credentials (user:password@); put them in the connection's login and password",
+        )
     from urllib.parse import urlsplit  # only needed when a connection is read
 
-    url = value.strip()
+    problem = None
     try:
         parts = urlsplit(url)
         hostname = parts.hostname
         parts.port  # noqa: B018 - raises ValueError for a port that is not a number
     except ValueError as error:
-        raise MoveworksValidationError(field, f"{describe(url)} is not a valid URL ({error})") from None
+        problem = f"{describe(url)} is not a valid URL ({error})"
+    if problem:  # raised outside the handler: the original error stays out of the chain
+        raise MoveworksValidationError(field, problem)
     if parts.scheme not in ("https", "http") or not hostname:
         raise MoveworksValidationError(field, f"{describe(url)} is not an absolute http(s) URL")
-    if parts.username is not None or parts.password is not None:
-        raise MoveworksValidationError(field, "must not carry credentials; put them in the connection")
     if parts.query or parts.fragment:
         raise MoveworksValidationError(field, f"{describe(url)} must not have a query or fragment")
     if parts.scheme == "http" and not is_loopback_host(hostname):

@@ -65,6 +65,17 @@ if TYPE_CHECKING:
     from airflow.sdk import DAG, ObjectStoragePath, Param, dag, task
 
 
+def load_retry_policy() -> Any | None:
+    """Airflow's ``airflow.sdk.definitions.retry_policy`` module (Airflow 3.3+), else ``None``:
+    older versions have no ``retry_policy`` on operators."""
+    if not AIRFLOW_V_3_0_PLUS:
+        return None
+    try:
+        return import_module("airflow.sdk.definitions.retry_policy")
+    except ImportError:
+        return None
+
+
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
         *candidates, last = _LAZY[name].split()
@@ -90,6 +101,7 @@ __all__ = [
     "ObjectStoragePath",
     "Param",
     "dag",
+    "load_retry_policy",
     "mask_secret",
     "task",
 ]

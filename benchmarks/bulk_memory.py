@@ -1,7 +1,7 @@
-"""Peak memory of the bulk operator against the number of rows: 1,000 and 100,000 rows from a
-JSON Lines ``updates_file``, each run in a fresh subprocess that reports its own peak RSS
-(``resource.getrusage``). The emulator (zero latency) runs in this parent process, so its store
-is not counted. Target: the 100k run within 100 MB of the 1k run.
+"""Peak memory of the bulk operator against the number of rows: 1,000, 100,000 and 1,000,000
+distinct conversations from a JSON Lines ``updates_file``, each run in a fresh subprocess that
+reports its own peak RSS (``VmHWM``). The emulator (zero latency) runs in this parent
+process, so its store is not counted. Target: the 1,000,000-row run within 150 MB of the 1k run.
 
     PYTHONPATH=. .venv/bin/python benchmarks/bulk_memory.py
 """
@@ -20,7 +20,22 @@ from pathlib import Path
 
 from _setup import API_KEY, ASSISTANT, airflow_home, use_emulator
 
-SIZES = (1_000, 100_000)
+SIZES = (1_000, 100_000, 1_000_000)
+TARGET_MB = 150
+
+
+def peak_rss_kib() -> int:
+    """This process's peak RSS. ``VmHWM`` belongs to this program's own address space; the
+    ``ru_maxrss`` of a child keeps its parent's peak across ``exec`` (the parent holds the
+    emulator's million conversations), so it is only the fallback."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 def child(updates_file: str) -> None:
@@ -29,12 +44,12 @@ def child(updates_file: str) -> None:
     from airflow_provider_moveworks.operators.bulk import MoveworksBulkUpdateConversationsOperator
 
     operator = MoveworksBulkUpdateConversationsOperator(
-        task_id="memory", updates_file=updates_file, max_concurrency=8
+        task_id="memory", updates_file=updates_file, max_concurrency=8, report_file=updates_file + ".report"
     )
     started = time.perf_counter()
     summary = operator.execute({})
     elapsed = time.perf_counter() - started
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak_kib = peak_rss_kib()
     print(f"RESULT {peak_kib} {elapsed:.1f} {summary['updated']}")
 
 
@@ -70,7 +85,8 @@ def parent(sizes: tuple[int, ...]) -> None:
             results[size] = int(peak_kib) / 1024
             print(f"{size:>7} rows: peak RSS {results[size]:.1f} MB, {seconds} s ({updated} updated)")
     small, large = results[min(sizes)], results[max(sizes)]
-    print(f"difference {max(sizes)} - {min(sizes)} rows: {large - small:.1f} MB (target <= 100 MB)")
+    difference = large - small
+    print(f"difference {max(sizes):,} - {min(sizes):,} rows: {difference:.1f} MB (target <= {TARGET_MB} MB)")
 
 
 def main() -> None:

@@ -12,10 +12,11 @@ from __future__ import annotations
 import ast
 import csv
 import json
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import IO, Any
 
-from airflow_provider_moveworks.bulk.storage import open_text
+from airflow_provider_moveworks.bulk.storage import UTF8_BOM, open_binary
 from airflow_provider_moveworks.exceptions import MoveworksValidationError
 from airflow_provider_moveworks.validation import build_update_body, describe, validate_conversation_id
 
@@ -38,6 +39,11 @@ class RowSource:
         self._updates = None if updates is None else _as_sequence(updates)
         self._file = updates_file or None
 
+    @property
+    def location(self) -> str | None:
+        """The input file's path or URI, ``None`` for a list."""
+        return self._file
+
     def rows(self) -> Iterator[RawRow]:
         """One pass over the input, record by record."""
         if self._updates is not None:
@@ -49,7 +55,7 @@ class RowSource:
             return
         assert self._file is not None
         fmt = _file_format(self._file)
-        with open_text(self._file, "r", field="updates_file") as stream:
+        with open_binary(self._file, field="updates_file") as stream:
             yield from (_jsonl_rows(stream) if fmt == "jsonl" else _csv_rows(stream, self._file))
 
 
@@ -62,8 +68,25 @@ def parse_row(raw: Mapping[str, Any] | str) -> tuple[str, dict[str, Any]]:
         raise MoveworksValidationError(
             "row", f"unknown field(s) {', '.join(map(describe, unknown))}; allowed: {', '.join(FIELDS)}"
         )
+    for name in FIELDS:
+        _check_scalar(name, raw.get(name))
     conversation_id = validate_conversation_id(raw.get("conversation_id"))
     return conversation_id, build_update_body(raw.get("title"), raw.get("archived"))
+
+
+def _check_scalar(name: str, value: Any) -> None:
+    # Before the field rules: a nested value's repr may recurse past the stack, and a lone
+    # surrogate cannot be encoded into the request (nor into the report).
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as error:
+            bad = value[error.start]
+            raise MoveworksValidationError(
+                name, f"holds a lone surrogate {bad!r} at position {error.start}: not valid Unicode text"
+            ) from None
+    elif value is not None and not isinstance(value, (bool, int, float)):
+        raise MoveworksValidationError(name, f"must be a string or a boolean, got {type(value).__name__}")
 
 
 def _as_sequence(updates: Any) -> Sequence[Any]:
@@ -97,17 +120,52 @@ def _file_format(location: str) -> str:
         return "jsonl"
     if lowered.endswith(CSV_SUFFIXES):
         return "csv"
-    with open_text(location, "r", field="updates_file") as stream:
+    with open_binary(location, field="updates_file") as stream:
         while chunk := stream.read(4096):
-            stripped = chunk.lstrip()
+            stripped = chunk.removeprefix(UTF8_BOM).lstrip()
             if stripped:
-                return "jsonl" if stripped.startswith("{") else "csv"
+                return "jsonl" if stripped.startswith(b"{") else "csv"
     return "jsonl"  # an empty file: no rows either way
 
 
-def _jsonl_rows(stream: IO[str]) -> Iterator[RawRow]:
+class _NotUtf8(Exception):
+    def __init__(self, line: int) -> None:
+        super().__init__(line)
+        self.line = line
+
+
+def _lines(stream: IO[bytes]) -> Iterator[str]:
+    """The stream's lines, each decoded on its own: a byte that is not UTF-8 is found in the line
+    that holds it (raising :class:`_NotUtf8`), not somewhere in a read-ahead chunk."""
+    # readline, not iteration: Airflow 2's object-storage file wrapper proxies methods but its
+    # ``__getitem__`` breaks the iteration protocol.
+    for number, raw in enumerate(iter(stream.readline, b""), start=1):
+        if number == 1:
+            raw = raw.removeprefix(UTF8_BOM)
+        try:
+            yield raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise _NotUtf8(number) from None
+
+
+def _not_utf8(row: int, line: int) -> MoveworksValidationError:
+    return MoveworksValidationError(
+        "updates_file",
+        f"row {row} (line {line}) is not UTF-8 text; the file must be UTF-8 (a byte-order mark is "
+        "fine): re-export it as UTF-8, uncompressed",
+    )
+
+
+def _jsonl_rows(stream: IO[bytes]) -> Iterator[RawRow]:
     number = 0
-    for line in _lines(stream):
+    lines = _lines(stream)
+    while True:
+        try:
+            line = next(lines)
+        except StopIteration:
+            return
+        except _NotUtf8 as error:
+            raise _not_utf8(number + 1, error.line) from None
         if not line.strip():
             continue
         number += 1
@@ -116,23 +174,38 @@ def _jsonl_rows(stream: IO[str]) -> Iterator[RawRow]:
         except ValueError as error:
             yield number, f"is not valid JSON ({error})"
             continue
+        except RecursionError:
+            yield number, f"{_nested_field(line)} is nested too deeply to read"
+            continue
         yield number, record if isinstance(record, dict) else f"must be a JSON object, got {describe(record)}"
 
 
-def _csv_rows(stream: IO[str], location: str) -> Iterator[RawRow]:
-    reader = csv.reader(_lines(stream))
+def _nested_field(line: str) -> str:
+    # The first field whose value opens a list or object: the one that nests.
+    match = re.search(r'"([^"\\]{1,64})"\s*:\s*[\[{]', line)
+    return f"field {match.group(1)!r}" if match else "the record"
+
+
+def _csv_rows(stream: IO[bytes], location: str) -> Iterator[RawRow]:
+    lines = _lines(stream)
+    # strict: an unbalanced quote is an error instead of a field that swallows the rest of the file.
+    reader = csv.reader(lines, strict=True)
     header: list[str] | None = None
-    for cells in reader:
+    number = 0
+    while True:
+        record_line = reader.line_num + 1  # the line this record starts on
+        try:
+            cells = next(reader)
+        except StopIteration:
+            break
+        except _NotUtf8 as error:
+            raise _not_utf8(number + 1, error.line) from None
+        except csv.Error as error:
+            raise _csv_error(location, number + 1, record_line, error) from None
         if not any(cell.strip() for cell in cells):
             continue
         if header is None:
             header = _check_header(cells, location)
-            break
-    if header is None:
-        return
-    number = 0
-    for cells in reader:
-        if not any(cell.strip() for cell in cells):
             continue
         number += 1
         if len(cells) > len(header):
@@ -140,12 +213,24 @@ def _csv_rows(stream: IO[str], location: str) -> Iterator[RawRow]:
             continue
         # An empty (or missing trailing) cell leaves that field unchanged.
         yield number, {name: cell for name, cell in zip(header, cells, strict=False) if cell != ""}
+    if header is None:
+        raise MoveworksValidationError(
+            "updates_file",
+            f"{location!r} has no CSV header line (it is empty or blank): the first line must name "
+            "the columns conversation_id,title,archived",
+        )
 
 
-def _lines(stream: IO[str]) -> Iterator[str]:
-    # readline, not iteration: Airflow 2's object-storage file wrapper proxies methods but its
-    # ``__getitem__`` breaks the iteration protocol.
-    return iter(stream.readline, "")
+def _csv_error(location: str, row: int, line: int, error: csv.Error) -> MoveworksValidationError:
+    text = str(error)
+    if "field larger than field limit" in text:
+        reason = f"row {row} (from line {line}) has a field longer than {csv.field_size_limit():,} characters"
+    else:
+        reason = (
+            f"row {row}: the record starting on line {line} is not valid CSV ({text}); check its "
+            "quotes: a field that opens a quote must close it"
+        )
+    return MoveworksValidationError("updates_file", f"{location!r}: {reason}")
 
 
 def _check_header(cells: list[str], location: str) -> list[str]:

@@ -1,9 +1,14 @@
 """The concurrent engine of a bulk run: a bounded queue feeding ``max_concurrency`` worker
-threads that share one hook (one pooled session), the retry passes, and the stop on a refused
-credential.
+threads that share one hook (one pooled session), the retry passes, resuming, and stopping.
 
 Memory stays flat in the number of rows: the producer reads rows as a stream and blocks while
 the queue is full; only rows that failed transiently are kept, for the next retry pass.
+
+Stopping is one act, whatever asks for it (``on_kill``, ``execution_timeout``, a refused
+credential, a long throttle, a worker's unexpected error): the shared stop event is set, so no
+request leaves and the hook's retry waits end; the limiter releases its waiters; the retry-pass
+wait ends. The main thread never blocks for long: it waits in short slices, saving progress
+each second, and stops waiting for the workers a few seconds after a stop.
 """
 
 from __future__ import annotations
@@ -18,41 +23,52 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_moveworks.bulk.plan import Plan, Step
 from airflow_provider_moveworks.bulk.ratelimit import AdaptiveRateLimiter
+from airflow_provider_moveworks.bulk.resume import Progress as Resume
+from airflow_provider_moveworks.bulk.resume import StateStore, run_key
 from airflow_provider_moveworks.bulk.rows import RowSource
 from airflow_provider_moveworks.bulk.storage import open_text
-from airflow_provider_moveworks.bulk.summary import Outcomes, Progress, describe_failures
+from airflow_provider_moveworks.bulk.summary import (
+    Outcomes,
+    Progress,
+    ReportWriteError,
+    describe_failures,
+    headline,
+)
+from airflow_provider_moveworks.client.retry import MAX_RETRY_AFTER, waits_too_long
 from airflow_provider_moveworks.exceptions import (
     MoveworksAPIError,
     MoveworksAuthenticationError,
+    MoveworksBulkInterruptedError,
+    MoveworksBulkInvalidRowsError,
+    MoveworksBulkStoppedError,
+    MoveworksBulkUpdateError,
+    MoveworksCancelledError,
     MoveworksError,
     MoveworksNotFoundError,
+    MoveworksTokenError,
+    MoveworksValidationError,
 )
-from airflow_provider_moveworks.version_compat import AirflowException, AirflowFailException
 
 if TYPE_CHECKING:
     from airflow_provider_moveworks.hooks.moveworks import MoveworksHook
 
 QUEUE_DEPTH_PER_WORKER = 4
-_STOP = object()
+# How often the main thread wakes to save progress and look for a stop.
+SLICE = 0.1
+SAVE_EVERY = 1.0
+# How long the workers get to finish their requests in flight after a stop.
+STOP_GRACE = 3.0
 
-
-class MoveworksBulkInvalidRowsError(AirflowFailException):
-    """``on_invalid="fail"`` and some rows are invalid: raised before any request is sent."""
-
-
-class MoveworksBulkUpdateError(AirflowException):
-    """Rows failed (or 404 with ``if_not_found="fail"``) after every row was tried.
-
-    :param summary: the run's summary, as the operator would have returned it.
-    """
-
-    def __init__(self, message: str, summary: dict[str, Any]) -> None:
-        super().__init__(message)
-        self.summary = summary
-
-
-class MoveworksBulkStoppedError(AirflowFailException):
-    """The run stopped early: the credentials were refused, so every row would have failed."""
+# Kept importable from here (their home is ``exceptions``).
+__all__ = [
+    "BulkOptions",
+    "BulkRun",
+    "MoveworksBulkInterruptedError",
+    "MoveworksBulkInvalidRowsError",
+    "MoveworksBulkStoppedError",
+    "MoveworksBulkUpdateError",
+    "run_bulk_update",
+]
 
 
 @dataclass(frozen=True)
@@ -85,167 +101,392 @@ def run_bulk_update(
     options: BulkOptions,
     log: logging.Logger | Any,
     *,
-    sleep: Callable[[float], None] = time.sleep,
+    state_store: StateStore | None = None,
+    context: Any = None,
 ) -> dict[str, Any]:
     """Validate every row, send the updates, retry transient failures, and return the summary.
 
     ``make_hook(pacer=..., stop=..., quiet_retries=True)`` builds the one hook that every worker
     shares (e.g. ``functools.partial(MoveworksHook, "moveworks_default", pool_maxsize=8)``); it
-    is closed when the run ends.
+    is closed when the run ends. See :class:`BulkRun` for what it raises.
+    """
+    return BulkRun(make_hook, source, options, log, state_store=state_store, context=context).run()
 
-    Raises :class:`MoveworksBulkInvalidRowsError` before sending when rows are invalid and
-    ``on_invalid="fail"``, :class:`MoveworksBulkStoppedError` on a refused credential, and
+
+class BulkRun:
+    """One try of a bulk run; :meth:`stop` may be called from any thread (``on_kill``).
+
+    :meth:`run` raises :class:`MoveworksBulkInvalidRowsError` before sending when rows are invalid
+    and ``on_invalid="fail"``; :class:`MoveworksBulkStoppedError` on a refused credential;
+    :class:`MoveworksBulkInterruptedError` when stopped by :meth:`stop`, a ``Retry-After`` above
+    the hook's cap, the token endpoint or a report that cannot be written; and
     :class:`MoveworksBulkUpdateError` when rows failed (or were not found with
     ``if_not_found="fail"``) once every row was tried.
     """
-    started = time.monotonic()
-    plan = Plan(source)
-    plan.scan()
-    log.info(
-        "Bulk update: %d rows: %d to send, %d duplicates, %d invalid",
-        plan.total,
-        plan.sends,
-        plan.duplicates,
-        plan.invalid,
-    )
-    if plan.invalid and options.on_invalid == "fail":
-        quoted = "; ".join(f"row {row}: {reason}" for row, reason in plan.examples)
-        raise MoveworksBulkInvalidRowsError(
-            f"{plan.invalid} of {plan.total} rows are invalid; no request was sent "
-            f"(on_invalid='fail'; 'skip' sends the valid rows). First ones: {quoted}"
-        )
 
-    limiter = AdaptiveRateLimiter(options.max_requests_per_second)
-    stop = threading.Event()
-    hook = make_hook(pacer=limiter, stop=stop, quiet_retries=True)
-    report = open_text(options.report_file, "w", field="report_file") if options.report_file else None
-    try:
+    def __init__(
+        self,
+        make_hook: Callable[..., MoveworksHook],
+        source: RowSource,
+        options: BulkOptions,
+        log: logging.Logger | Any,
+        *,
+        state_store: StateStore | None = None,
+        context: Any = None,
+    ) -> None:
+        self._make_hook = make_hook
+        self._source = source
+        self._options = options
+        self._log = log
+        self._state_store = state_store
+        self._context = context if context is not None else {}
+        self._stop = threading.Event()  # shared with the hook: once set, no request leaves
+        self._limiter = AdaptiveRateLimiter(options.max_requests_per_second)
+        self._reason: str | None = None  # why the run stopped early
+        self._cause: BaseException | None = None  # the error that stopped it, if any
+        self._reason_lock = threading.Lock()
+        self._total = 0
+
+    def stop(self, reason: str, cause: BaseException | None = None) -> None:
+        """Stop the run: nothing more is sent and every wait ends. The first reason wins."""
+        with self._reason_lock:
+            if self._reason is None:
+                self._reason, self._cause = reason, cause
+        self._stop.set()
+        self._limiter.cancel()
+
+    def run(self) -> dict[str, Any]:
+        started = time.monotonic()
+        options, log = self._options, self._log
+        plan = Plan(self._source)
+        plan.scan(self._stop)
+        if self._stop.is_set():
+            raise MoveworksBulkInterruptedError(
+                f"Bulk update stopped by {self._reason} during the validation pass: no request was sent"
+            )
+        self._total = plan.total
+        log.info(
+            "Bulk update: %d rows: %d to send, %d duplicates, %d invalid",
+            plan.total,
+            plan.sends,
+            plan.duplicates,
+            plan.invalid,
+        )
+        if plan.total == 0:
+            log.warning("0 rows: nothing to do")
+        if plan.invalid and options.on_invalid == "fail":
+            quoted = "; ".join(f"row {row}: {reason}" for row, reason in plan.examples)
+            raise MoveworksBulkInvalidRowsError(
+                f"{plan.invalid} of {plan.total} rows are invalid; no request was sent "
+                f"(on_invalid='fail'; 'skip' sends the valid rows). First ones: {quoted}"
+            )
+        if options.report_file and options.report_file == self._source.location:
+            raise MoveworksValidationError(
+                "report_file", "must not be the updates_file: writing the report would overwrite the input"
+            )
+        key = run_key(self._context, plan.fingerprint)
+        resume = Resume(
+            store=self._state_store,
+            report_file=options.report_file,
+            key=key,
+            fingerprint=plan.fingerprint,
+            log=log,
+        )
+        resume.load()
+        hook = self._make_hook(pacer=self._limiter, stop=self._stop, quiet_retries=True)
+        report = open_text(options.report_file, "w", field="report_file") if options.report_file else None
         progress = Progress(
             log, plan.total, interval=options.progress_interval, throttled=lambda: hook.stats.throttled
         )
-        outcomes = Outcomes(report=report, progress=progress)
-        engine = _Engine(hook, limiter, outcomes, options.max_concurrency, stop)
-        deferred = engine.run(plan.steps(), first_pass=True)
-        for number in range(1, options.retry_passes + 1):
-            if not deferred:
-                break
-            log.info(
-                "Retry pass %d of %d: %d rows failed transiently", number, options.retry_passes, len(deferred)
+        outcomes = Outcomes(report=report, progress=progress, run_key=key, on_updated=resume.add)
+        engine = _Engine(self, hook, outcomes, resume)
+        deferred: list[_Deferred] = []
+        interrupted: BaseException | None = None
+        try:
+            deferred = engine.run(plan.steps(), first_pass=True)
+            for number in range(1, options.retry_passes + 1):
+                if not deferred or self._stop.is_set():
+                    break
+                log.info(
+                    "Retry pass %d of %d: %d rows failed transiently",
+                    number,
+                    options.retry_passes,
+                    len(deferred),
+                )
+                if self._stop.wait(options.retry_pass_delay * number):
+                    break
+                deferred = engine.run_retry_pass(deferred)
+        except BaseException as error:  # execution_timeout (raised in this thread), or a bug
+            interrupted = error
+            self.stop(_interruption(error), error)
+            engine.wait_for_workers()
+        finally:
+            try:
+                # Rows whose last answer was a transient error: answered, so in the report.
+                for item in deferred + engine.take_deferred():
+                    outcomes.record(item.row, item.conversation_id, "failed", **_error_fields(item.error))
+                outcomes.finish()
+                outcomes.flush()
+            except ReportWriteError as error:
+                self.stop("an error writing report_file", error)
+            finally:
+                try:
+                    resume.save()
+                finally:
+                    hook.close()
+                    self._close_report(report)
+        stats = hook.stats
+        summary = outcomes.summary(
+            requests=stats.requests,
+            retries=stats.retries + engine.resent,
+            throttled=stats.throttled,
+            duration=time.monotonic() - started,
+        )
+        if self._reason is not None:
+            self._log_stop(summary, resume)
+            if interrupted is not None:
+                raise interrupted
+            raise self._stopped_error(summary)
+        if summary["not_found"] and options.if_not_found == "report":
+            log.warning(
+                "%s of %s rows were not found (404): see the summary's failures%s",
+                f"{summary['not_found']:,}",
+                f"{summary['total']:,}",
+                " and report_file" if options.report_file else "",
             )
-            sleep(options.retry_pass_delay * number)
-            deferred = engine.run(
-                (Step("send", item.row, item.conversation_id, item.body) for item in deferred),
-                first_pass=False,
-            )
-        for item in deferred:
-            outcomes.record(item.row, item.conversation_id, "failed", **_error_fields(item.error))
-        outcomes.finish()
-    finally:
-        hook.close()
-        if report is not None:
+        _raise_for_failures(summary, options)
+        return summary
+
+    def _close_report(self, report: Any) -> None:
+        if report is None:
+            return
+        try:
             report.close()
-    stats = hook.stats
-    summary = outcomes.summary(
-        requests=stats.requests,
-        retries=stats.retries + engine.resent,
-        throttled=stats.throttled,
-        duration=time.monotonic() - started,
-    )
-    _raise_for_failures(summary, options)
-    return summary
+        except (OSError, ValueError) as error:
+            reason = getattr(error, "strerror", None) or error
+            cause = ReportWriteError(f"could not write report_file: {reason}")
+            self.stop("an error writing report_file", cause)
+
+    def _log_stop(self, summary: dict[str, Any], resume: Resume) -> None:
+        where = resume.where
+        if where == "report_file" and isinstance(self._cause, ReportWriteError):
+            where = None
+        then = (
+            f"a retry resumes from {where}"
+            if where
+            else "nothing keeps the progress: a retry will send every row again"
+        )
+        self._log.warning(
+            "Bulk update stopped by %s after %s of %s rows; %s. %s",
+            self._reason,
+            f"{summary['total']:,}",
+            f"{self._planned_total(summary):,}",
+            then,
+            headline(summary),
+        )
+
+    def _planned_total(self, summary: dict[str, Any]) -> int:
+        return max(int(summary["total"]), self._total)
+
+    def _stopped_error(self, summary: dict[str, Any]) -> BaseException:
+        cause = self._cause
+        done = f"after {summary['total']:,} rows"
+        if isinstance(cause, MoveworksAuthenticationError):
+            return MoveworksBulkStoppedError(
+                f"Bulk update stopped {done}: Moveworks refused the credentials, so every row "
+                f"would fail. {cause}"
+            )
+        if isinstance(cause, ReportWriteError):
+            return MoveworksBulkInterruptedError(f"Bulk update stopped {done}: {cause}")
+        if isinstance(cause, MoveworksError):
+            retry_after = getattr(cause, "retry_after", None)
+            return MoveworksBulkInterruptedError(
+                f"Bulk update stopped {done} by {self._reason}: {cause}", retry_after=retry_after
+            )
+        if cause is not None:
+            return cause  # a bug: raised as it is, with its traceback
+        return MoveworksBulkInterruptedError(f"Bulk update stopped {done} by {self._reason}")
 
 
 class _Engine:
     """Worker threads fed from a bounded queue; one :meth:`run` per pass."""
 
-    def __init__(
-        self,
-        hook: MoveworksHook,
-        limiter: AdaptiveRateLimiter,
-        outcomes: Outcomes,
-        workers: int,
-        stop: threading.Event,
-    ) -> None:
+    def __init__(self, run: BulkRun, hook: MoveworksHook, outcomes: Outcomes, resume: Resume) -> None:
+        self._run = run
+        self._stop = run._stop
         self._hook = hook
-        self._limiter = limiter
+        self._limiter = run._limiter
         self._outcomes = outcomes
-        self._workers = workers
-        self._stop = stop  # shared with the hook: once set, no request leaves
-        self._fatal: BaseException | None = None
+        self._resume = resume
+        self._workers = run._options.max_concurrency
         self._deferred: list[_Deferred] = []
+        self._deferred_lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        self._closing = threading.Event()
+        self._previous: dict[int, _Deferred] = {}
+        self._next_save = time.monotonic() + SAVE_EVERY
         self.resent = 0  # rows sent again by a retry pass (each is one more request)
+
+    def run_retry_pass(self, deferred: list[_Deferred]) -> list[_Deferred]:
+        """Send again the rows that failed transiently; a row left unsent by a stop keeps its
+        last error (it stays in the report as failed)."""
+        self._previous = {item.row: item for item in deferred}
+        try:
+            return self.run(
+                (Step("send", item.row, item.conversation_id, item.body) for item in deferred),
+                first_pass=False,
+            )
+        finally:
+            self._previous = {}
+
+    def _unanswered(self, step: Step) -> None:
+        """``step`` was not sent because the run is stopping."""
+        previous = self._previous.get(step.row)
+        if previous is not None:
+            with self._deferred_lock:
+                self._deferred.append(previous)
 
     def run(self, steps: Iterable[Step], *, first_pass: bool) -> list[_Deferred]:
         """Send every ``send`` step, record the others; returns the rows that failed transiently."""
         self._deferred = []
-        work: queue.Queue[Any] = queue.Queue(maxsize=self._workers * QUEUE_DEPTH_PER_WORKER)
-        threads = [
-            threading.Thread(target=self._work, args=(work,), name=f"moveworks-bulk-{n}", daemon=True)
+        self._closing = threading.Event()
+        work: queue.Queue[Step] = queue.Queue(maxsize=self._workers * QUEUE_DEPTH_PER_WORKER)
+        closing = self._closing
+        self._threads = [
+            threading.Thread(target=self._work, args=(work, closing), name=f"moveworks-bulk-{n}", daemon=True)
             for n in range(self._workers)
         ]
-        for thread in threads:
+        for thread in self._threads:
             thread.start()
         try:
+            earlier = self._resume.earlier if first_pass else None
             for step in steps:
                 if self._stop.is_set():
-                    break
-                if step.action == "send":
+                    if not self._previous:
+                        break
+                    self._unanswered(step)
+                    continue
+                if step.action != "send":
+                    self._outcomes.record(step.row, step.conversation_id, step.action, message=step.message)
+                elif earlier is not None and step.row in earlier:
+                    self._outcomes.record(step.row, step.conversation_id, "updated", resumed=True)
+                else:
                     if not first_pass:
                         self.resent += 1
-                    work.put(step)
-                else:
-                    self._outcomes.record(step.row, step.conversation_id, step.action, message=step.message)
+                    self._put(work, step)
+                self._tick()
+        except ReportWriteError as error:
+            self._run.stop("an error writing report_file", error)
+        except BaseException as error:  # execution_timeout or an interrupt, raised in this thread
+            self._run.stop(_interruption(error), error)
+            raise
         finally:
-            for _ in threads:
-                work.put(_STOP)
-            for thread in threads:
-                thread.join()
-        if self._fatal is not None:
-            raise self._stopped(self._fatal)
-        return self._deferred
+            closing.set()
+            self.wait_for_workers()
+        return self.take_deferred()
 
-    def _work(self, work: queue.Queue[Any]) -> None:
-        while True:
-            step = work.get()
-            if step is _STOP:
+    def take_deferred(self) -> list[_Deferred]:
+        with self._deferred_lock:
+            deferred, self._deferred = self._deferred, []
+        return deferred
+
+    def wait_for_workers(self) -> None:
+        """Wait for the workers to drain the queue, saving progress meanwhile; after a stop,
+        give requests in flight :data:`STOP_GRACE` seconds."""
+        self._closing.set()
+        deadline: float | None = None
+        for thread in self._threads:
+            while thread.is_alive():
+                if deadline is None and self._stop.is_set():
+                    deadline = time.monotonic() + STOP_GRACE
+                if deadline is not None and time.monotonic() >= deadline:
+                    self._hook.close()  # a request stuck in flight: drop the pool
+                    thread.join(0.5)
+                    break
+                thread.join(SLICE)
+                self._tick()
+
+    def _put(self, work: queue.Queue[Step], step: Step) -> None:
+        while not self._stop.is_set():
+            try:
+                work.put(step, timeout=SLICE)
                 return
-            if not self._stop.is_set():
+            except queue.Full:
+                self._tick()
+
+    def _tick(self) -> None:
+        """Save the progress and flush the report, at most every :data:`SAVE_EVERY` seconds."""
+        now = time.monotonic()
+        if now < self._next_save:
+            return
+        self._next_save = now + SAVE_EVERY
+        try:
+            self._outcomes.flush()
+        except ReportWriteError as error:
+            self._run.stop("an error writing report_file", error)
+        self._resume.save()
+
+    def _work(self, work: queue.Queue[Step], closing: threading.Event) -> None:
+        while True:
+            try:
+                step = work.get(timeout=SLICE)
+            except queue.Empty:
+                if closing.is_set() or self._stop.is_set():
+                    return
+                continue
+            if self._stop.is_set():
+                self._unanswered(step)
+                continue  # drain without sending
+            try:
                 self._send(step)
+            except ReportWriteError as error:
+                self._run.stop("an error writing report_file", error)
+            except BaseException as error:  # a bug: stop rather than guess what the row's outcome is
+                self._run.stop(f"an unexpected error ({type(error).__name__})", error)
 
     def _send(self, step: Step) -> None:
         assert step.conversation_id is not None
         assert step.body is not None
         try:
             self._hook.update_conversation(step.conversation_id, **step.body)
+        except MoveworksCancelledError:
+            self._unanswered(step)  # not sent: the run is stopping; a retry sends it
         except MoveworksAuthenticationError as error:
-            self._halt(error)
+            self._run.stop("a refused credential", error)
         except MoveworksNotFoundError as error:
             self._outcomes.record(step.row, step.conversation_id, "not_found", **_error_fields(error))
         except MoveworksError as error:
-            if error.retryable:
-                self._deferred.append(_Deferred(step.row, step.conversation_id, step.body, error))
+            if _halts_run(error):
+                self._run.stop(_halt_reason(error), error)
+            elif error.retryable:
+                with self._deferred_lock:
+                    self._deferred.append(_Deferred(step.row, step.conversation_id, step.body, error))
             else:
                 self._outcomes.record(step.row, step.conversation_id, "failed", **_error_fields(error))
-        except BaseException as error:  # a bug: stop rather than guess what the row's outcome is
-            self._halt(error)
         else:
             self._limiter.succeeded()
             self._outcomes.record(step.row, step.conversation_id, "updated", status=200)
 
-    def _halt(self, error: BaseException) -> None:
-        if self._fatal is None:
-            self._fatal = error
-        self._stop.set()
-        self._limiter.cancel()
 
-    def _stopped(self, error: BaseException) -> BaseException:
-        if not isinstance(error, MoveworksAuthenticationError):
-            return error
-        return MoveworksBulkStoppedError(
-            f"Bulk update stopped after {self._hook.stats.requests} requests "
-            f"({self._outcomes.done} rows done): Moveworks refused the credentials, so every row "
-            f"would fail. {error}"
-        )
+def _halts_run(error: MoveworksError) -> bool:
+    """Errors that every other row would meet too: a server wait longer than the hook sleeps
+    (stop now, a retry of the task comes after the wait), or a token endpoint that fails."""
+    return waits_too_long(error) or isinstance(error, MoveworksTokenError)
+
+
+def _halt_reason(error: MoveworksError) -> str:
+    if waits_too_long(error):
+        retry_after = getattr(error, "retry_after", 0.0)
+        return f"a Retry-After of {retry_after:g} s (above the {MAX_RETRY_AFTER:g} s the hook waits)"
+    return "a failing token endpoint"
+
+
+def _interruption(error: BaseException) -> str:
+    if type(error).__name__ == "AirflowTaskTimeout":
+        return "execution_timeout"
+    if isinstance(error, KeyboardInterrupt):
+        return "an interrupt"
+    return f"an unexpected error ({type(error).__name__})"
 
 
 def _error_fields(error: MoveworksError) -> dict[str, Any]:
@@ -259,9 +500,8 @@ def _raise_for_failures(summary: dict[str, Any], options: BulkOptions) -> None:
     not_found = summary["not_found"] if options.if_not_found == "fail" else 0
     if not failed and not not_found:
         return
-    counts = f"{failed} failed" + (f", {not_found} not found (if_not_found='fail')" if not_found else "")
+    because = " (if_not_found='fail')" if not_found else ""
     raise MoveworksBulkUpdateError(
-        f"Bulk update of {summary['total']} rows: {counts}, {summary['updated']} updated. "
-        f"First ones: {describe_failures(summary)}",
+        f"Bulk update of {headline(summary)}{because}. First ones: {describe_failures(summary)}",
         summary,
     )

@@ -13,6 +13,23 @@ def is_uri(location: str) -> bool:
     return "://" in location
 
 
+UTF8_BOM = b"\xef\xbb\xbf"
+
+
+def open_binary(location: str, *, field: str) -> IO[bytes]:
+    """Open ``location`` for reading as bytes: the reader decodes line by line, so that a byte
+    that is not UTF-8 is reported with its own line."""
+    try:
+        if is_uri(location):
+            from airflow_provider_moveworks import version_compat
+
+            stream: IO[bytes] = version_compat.ObjectStoragePath(location).open("rb")
+            return stream
+        return open(location, "rb")  # the caller closes it
+    except (OSError, ValueError, ImportError) as error:
+        raise MoveworksValidationError(field, f"cannot open {location!r}: {error}") from None
+
+
 def open_text(location: str, mode: str, *, field: str) -> IO[str]:
     """Open ``location`` for reading (``"r"``) or writing (``"w"``) as UTF-8 text.
 

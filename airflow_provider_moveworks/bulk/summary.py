@@ -78,18 +78,34 @@ class Progress:
         )
 
 
+class ReportWriteError(Exception):
+    """The report could not be written: the run stops (a report missing rows would mislead)."""
+
+
 class Outcomes:
     """Thread-safe outcome counters, the first :data:`MAX_FAILURES` failures and the report stream.
 
     :param report: a text stream receiving one JSON line per row, or ``None``.
     :param progress: told about every finished row.
+    :param run_key: written into every report line, so that a later try can tell its own rows.
+    :param on_updated: called (under the lock) with each row this try updated.
     """
 
-    def __init__(self, *, report: IO[str] | None, progress: Progress) -> None:
+    def __init__(
+        self,
+        *,
+        report: IO[str] | None,
+        progress: Progress,
+        run_key: str | None = None,
+        on_updated: Callable[[int], None] | None = None,
+    ) -> None:
         self._lock = threading.Lock()
         self._report = report
         self._progress = progress
+        self._run_key = run_key
+        self._on_updated = on_updated
         self.counts = dict.fromkeys(OUTCOMES, 0)
+        self.resumed = 0
         self.failures: list[dict[str, Any]] = []
 
     @property
@@ -106,9 +122,10 @@ class Outcomes:
         status: int | None = None,
         code: str | None = None,
         message: str | None = None,
+        resumed: bool = False,
     ) -> None:
-        """Give ``row`` its one outcome."""
-        entry = {
+        """Give ``row`` its one outcome; raises :class:`ReportWriteError` when the report fails."""
+        entry: dict[str, Any] = {
             "row": row,
             "conversation_id": conversation_id,
             "outcome": outcome,
@@ -116,13 +133,41 @@ class Outcomes:
             "code": code,
             "message": message,
         }
+        if resumed:
+            entry["resumed"] = True
+        if self._run_key is not None:
+            entry["run"] = self._run_key
         with self._lock:
+            if self._report is not None:
+                self._write(entry)
             self.counts[outcome] += 1
+            self.resumed += resumed
+            if outcome == "updated" and not resumed and self._on_updated is not None:
+                self._on_updated(row)
             if outcome in NOT_UPDATED and len(self.failures) < MAX_FAILURES:
                 self.failures.append(entry)
-            if self._report is not None:
-                self._report.write(json.dumps(entry, ensure_ascii=False) + "\n")
             self._progress.tick(sum(self.counts.values()), self.counts["failed"])
+
+    def flush(self) -> None:
+        """Push the report's buffered lines out (a killed task loses at most what came since)."""
+        with self._lock:
+            if self._report is not None:
+                try:
+                    self._report.flush()
+                except (OSError, ValueError) as error:
+                    raise ReportWriteError(f"could not write report_file: {_reason(error)}") from None
+
+    def _write(self, entry: dict[str, Any]) -> None:
+        assert self._report is not None
+        try:
+            line = json.dumps(entry, ensure_ascii=False)
+            try:
+                line.encode("utf-8")
+            except UnicodeEncodeError:  # a lone surrogate, e.g. in a server's message: escape it
+                line = json.dumps(entry)
+            self._report.write(line + "\n")
+        except (OSError, ValueError) as error:
+            raise ReportWriteError(f"could not write report_file: {_reason(error)}") from None
 
     def finish(self) -> None:
         """Log the final progress line."""
@@ -134,15 +179,33 @@ class Outcomes:
         with self._lock:
             counts = {COUNTER_NAMES[outcome]: count for outcome, count in self.counts.items()}
             failures = sorted(self.failures, key=lambda entry: entry["row"])
+            resumed = self.resumed
+        failures = [{k: v for k, v in entry.items() if k != "run"} for entry in failures]
         return {
             "total": sum(counts.values()),
             **counts,
+            "resumed": resumed,
             "requests": requests,
             "retries": retries,
             "throttled": throttled,
             "duration_seconds": round(duration, 3),
             "failures": failures,
         }
+
+
+def _reason(error: BaseException) -> str:
+    return error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+
+
+def headline(summary: dict[str, Any]) -> str:
+    """``3 rows: 1 failed, 1 not found, 1 invalid, 0 duplicates, 0 updated``: the counts add up."""
+    updated = f"{summary['updated']:,} updated"
+    if summary.get("resumed"):
+        updated += f" ({summary['resumed']:,} by an earlier try)"
+    return (
+        f"{summary['total']:,} rows: {summary['failed']:,} failed, {summary['not_found']:,} not found, "
+        f"{summary['invalid']:,} invalid, {summary['duplicates']:,} duplicates, {updated}"
+    )
 
 
 def describe_failures(summary: dict[str, Any], limit: int = 5) -> str:

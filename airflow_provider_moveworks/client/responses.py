@@ -10,7 +10,7 @@ from typing import Any
 
 import requests
 
-from airflow_provider_moveworks.client.retry import parse_retry_after
+from airflow_provider_moveworks.client.retry import MAX_RETRY_AFTER, parse_retry_after
 from airflow_provider_moveworks.exceptions import (
     MoveworksAPIError,
     MoveworksAuthenticationError,
@@ -24,6 +24,7 @@ from airflow_provider_moveworks.exceptions import (
 
 REQUEST_ID_HEADER = "x-moveworks-root-uuid"
 BODY_SNIPPET_LENGTH = 80
+REDACT_WINDOW = 65536
 
 _ERRORS_BY_STATUS: dict[int, type[MoveworksAPIError]] = {
     400: MoveworksBadRequestError,
@@ -52,7 +53,7 @@ def json_object(response: requests.Response, what: str, redact: Redact) -> dict[
             f"{what}: Moveworks answered {response.status_code} with {_describe_body(response, redact)} "
             "instead of a JSON object; check that the base URL points at the Moveworks API",
             status=response.status_code,
-            request_id=response.headers.get(REQUEST_ID_HEADER),
+            request_id=_request_id(response, redact),
         )
     return body
 
@@ -83,6 +84,27 @@ def _conversation_problem(body: Any) -> str | None:
     return None
 
 
+def list_page(body: dict[str, Any], response: requests.Response, what: str) -> tuple[list[Any], str | None]:
+    """A page of the list operation: its conversations and the cursor of the next page, if any."""
+    items = body.get("conversations")
+    metadata = body.get("metadata")
+    cursor = metadata.get("next_cursor") if isinstance(metadata, dict) else None
+    problem = None
+    if not isinstance(items, list):
+        problem = "no 'conversations' list"
+    elif metadata is not None and not isinstance(metadata, dict):
+        problem = f"a 'metadata' that is a {type(metadata).__name__}, not an object"
+    elif cursor is not None and not isinstance(cursor, str):
+        problem = f"a 'next_cursor' that is a {type(cursor).__name__}, not a string"
+    if problem or not isinstance(items, list) or not isinstance(cursor, (str, type(None))):
+        raise MoveworksClientError(
+            f"{what}: Moveworks answered {response.status_code} with a page that has {problem}",
+            status=response.status_code,
+            request_id=response.headers.get(REQUEST_ID_HEADER),
+        )
+    return items, cursor or None
+
+
 def api_error(
     response: requests.Response,
     what: str,
@@ -97,22 +119,27 @@ def api_error(
     cls = error_class or _ERRORS_BY_STATUS.get(status)
     if cls is None:
         cls = MoveworksServerError if status >= 500 else MoveworksClientError
-    summary = f"{what}: Moveworks answered {status}" + (f" {code}" if code else "")
+    summary = f"{what}: Moveworks answered {status}" + (f" {redact(code)}" if code else "")
     if code is None:
         message = f"the body was {_describe_body(response, redact)}, not the documented error JSON"
         if 300 <= status < 400:
             message += f"; a redirect to {redact(response.headers.get('Location', '?'))} is not followed"
-    extra: dict[str, Any] = {}
-    if cls is MoveworksRateLimitError:
-        extra["retry_after"] = parse_retry_after(response.headers.get("Retry-After"))
+    retry_after = None
+    if status in (429, 503):
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        if retry_after is not None and retry_after > MAX_RETRY_AFTER:
+            summary += (
+                f" asking to wait {retry_after:g} s, longer than the {MAX_RETRY_AFTER:g} s the hook "
+                "waits, so it is not retried now"
+            )
     return cls(
         summary,
         status=status,
-        code=code,
+        code=redact(code) if code else None,
         api_message=redact(message) if message else None,
-        request_id=response.headers.get(REQUEST_ID_HEADER),
+        request_id=_request_id(response, redact),
         conversation_id=conversation_id,
-        **extra,
+        retry_after=retry_after,
     )
 
 
@@ -133,12 +160,18 @@ def _error_fields(body: Any) -> tuple[str | None, str | None]:
     return None, None
 
 
+def _request_id(response: requests.Response, redact: Redact) -> str | None:
+    value = response.headers.get(REQUEST_ID_HEADER)
+    return redact(value) if value else None
+
+
 def _describe_body(response: requests.Response, redact: Redact) -> str:
     content = response.content
     if not content:
         return "an empty body"
-    kind = response.headers.get("Content-Type", "no content type").split(";")[0].strip()
-    text = content[:BODY_SNIPPET_LENGTH].decode("utf-8", "replace")
-    snippet = redact(" ".join(text.split()))
+    kind = redact(response.headers.get("Content-Type", "no content type").split(";")[0].strip())
+    # Redacted before it is cut: a cut could leave the start of a secret that no longer matches.
+    text = redact(content[:REDACT_WINDOW].decode("utf-8", "replace"))
+    snippet = " ".join(text.split())[:BODY_SNIPPET_LENGTH]
     more = "..." if len(content) > BODY_SNIPPET_LENGTH else ""
     return f"a {kind} body of {len(content)} bytes starting {snippet!r}{more}"

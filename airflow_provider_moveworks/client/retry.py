@@ -10,17 +10,19 @@ import random
 import time
 from email.utils import parsedate_to_datetime
 
-from airflow_provider_moveworks.exceptions import MoveworksRateLimitError
+from airflow_provider_moveworks.exceptions import MoveworksAPIError
 
 INITIAL_BACKOFF = 0.5
 MAX_BACKOFF = 60.0
-# A Retry-After beyond this is treated as this: the run should not stall for hours on one answer.
+# The longest Retry-After the hook sleeps on. A longer one is raised at once (the task's retries,
+# or the bulk operator's stop-and-resume, act): one answer must not stall a worker for hours.
 MAX_RETRY_AFTER = 120.0
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (seconds or an HTTP date), capped; ``None``
-    when the header is missing or makes no sense."""
+    """Seconds to wait from a ``Retry-After`` header (seconds or an HTTP date), uncapped; ``None``
+    when the header is missing, makes no sense, or asks for no wait (0, negative, in the past):
+    those get the normal backoff, never an immediate retry."""
     if not value:
         return None
     value = value.strip()
@@ -34,9 +36,9 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
         if moment.tzinfo is None:
             return None
         seconds = moment.timestamp() - (time.time() if now is None else now)
-    if seconds != seconds:  # NaN
+    if not 0 < seconds < float("inf"):  # also NaN
         return None
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
+    return seconds
 
 
 def backoff_delay(retry_number: int) -> float:
@@ -47,7 +49,16 @@ def backoff_delay(retry_number: int) -> float:
 
 
 def retry_delay(error: BaseException, retry_number: int) -> float:
-    """The wait before retry number ``retry_number`` (1 for the first retry)."""
-    if isinstance(error, MoveworksRateLimitError) and error.retry_after is not None:
-        return error.retry_after
+    """The wait before retry number ``retry_number`` (1 for the first retry): the server's
+    ``Retry-After`` if it sent one (429, 503), else the backoff. May exceed
+    :data:`MAX_RETRY_AFTER`; see :func:`waits_too_long`."""
+    retry_after = getattr(error, "retry_after", None)
+    if isinstance(error, MoveworksAPIError) and retry_after is not None:
+        return float(retry_after)
     return backoff_delay(retry_number)
+
+
+def waits_too_long(error: BaseException) -> bool:
+    """The server asked for a wait longer than the hook sleeps: raise instead of retrying."""
+    retry_after = getattr(error, "retry_after", None)
+    return retry_after is not None and retry_after > MAX_RETRY_AFTER

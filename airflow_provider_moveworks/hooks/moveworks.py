@@ -4,17 +4,25 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Protocol
 
 import requests
-from requests.adapters import HTTPAdapter
 
 from airflow_provider_moveworks import __version__
 from airflow_provider_moveworks.client.auth import ApiKeyAuth, ClientCredentialsAuth, NoAuth
-from airflow_provider_moveworks.client.responses import api_error, conversation, json_object
-from airflow_provider_moveworks.client.retry import retry_delay
-from airflow_provider_moveworks.connection import MoveworksSettings, read_settings
+from airflow_provider_moveworks.client.deadline import AttemptDeadline, DeadlineAdapter
+from airflow_provider_moveworks.client.responses import (
+    REQUEST_ID_HEADER,
+    api_error,
+    conversation,
+    json_object,
+    list_page,
+)
+from airflow_provider_moveworks.client.retry import retry_delay, waits_too_long
+from airflow_provider_moveworks.client.secrets import secret_forms
+from airflow_provider_moveworks.connection import MoveworksSettings, proxy_secrets, read_settings
 from airflow_provider_moveworks.connection_form import connection_form_widgets, ui_field_behaviour
 from airflow_provider_moveworks.exceptions import (
     MoveworksAPIError,
@@ -25,13 +33,82 @@ from airflow_provider_moveworks.exceptions import (
     MoveworksError,
     MoveworksTimeoutError,
     MoveworksTLSError,
+    MoveworksTokenError,
     MoveworksValidationError,
 )
-from airflow_provider_moveworks.validation import build_update_body, validate_conversation_id
+from airflow_provider_moveworks.validation import (
+    build_update_body,
+    header_value_problem,
+    validate_conversation_id,
+)
 from airflow_provider_moveworks.version_compat import BaseHook, mask_secret
 
 USER_AGENT = f"airflow-provider-moveworks/{__version__}"
 LIST_PAGE_SIZE_MAX = 100
+# Empty pages that still carry a cursor, in a row, before the walk is given up as a loop.
+MAX_EMPTY_PAGES = 3
+# Why a request that may have reached Moveworks can be sent again.
+_SAFE_TO_REPEAT = {
+    "PATCH": ", and repeating it is safe because the PATCH sets absolute values",
+    "GET": ", and repeating it is safe because reading changes nothing",
+}
+
+
+@dataclass(frozen=True)
+class _Call:
+    """One API call as the two sending steps see it.
+
+    :param purpose: opens every message about the call ("Updating conversation conv_...").
+    :param authorized: send the connection's credentials (not to the token endpoint itself).
+    :param client_error_class: the error class of a 4xx other than 429, instead of the one
+        that the status alone gives (the token endpoint's refusals are authentication errors).
+    """
+
+    method: str
+    url: str
+    purpose: str
+    conversation_id: str | None = None
+    params: dict[str, Any] | None = None
+    json: dict[str, Any] | None = None
+    data: dict[str, Any] | None = None
+    authorized: bool = True
+    client_error_class: type[MoveworksAPIError] | None = None
+
+
+def _origin(url: str) -> str:
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://{rest.split('/', 1)[0]}"
+
+
+def _is_plain_http_answer(tls_error: str) -> bool:
+    """An https request answered in clear text (OpenSSL's words for it)."""
+    text = tls_error.lower()
+    return "wrong version number" in text or "record layer failure" in text or "http request" in text
+
+
+def _is_tls_answer(error: str) -> bool:
+    """A plain-http request that a TLS server hung up on, or answered with a TLS record."""
+    text = error.lower()
+    return (
+        "remotedisconnected" in text
+        or "badstatusline" in text
+        or "\\x15\\x03" in text
+        or ("connection aborted" in text)
+    )
+
+
+def _seconds(value: Any) -> float | None:
+    """``expires_in`` as a positive number, also given as a numeric string."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            return None
+    if isinstance(value, (int, float)) and 0 < value < float("inf"):
+        return float(value)
+    return None
 
 
 class RequestStats:
@@ -124,12 +201,19 @@ class MoveworksHook(BaseHook):
     def settings(self) -> MoveworksSettings:
         """The connection's checked settings (read once)."""
         conn = self.get_connection(self.moveworks_conn_id)
+        # Kept before anything is checked: a failing check must not quote them either.
+        self._keep_secret(conn.password or "")
+        self._keep_secret((conn.password or "").strip())
         settings = read_settings(
-            conn, assistant_name=self._assistant_name, timeout=self._timeout, max_retries=self._max_retries
+            conn,
+            assistant_name=self._assistant_name,
+            timeout=self._timeout,
+            max_retries=self._max_retries,
+            warn=self.log.warning,
         )
         self._keep_secret(settings.secret)
-        for proxy in (settings.proxies or {}).values():
-            self._keep_secret(proxy)
+        for secret in proxy_secrets(settings.proxies):
+            self._keep_secret(secret)
         return settings
 
     def get_conn(self) -> requests.Session:
@@ -142,7 +226,7 @@ class MoveworksHook(BaseHook):
 
     def _build_session(self, settings: MoveworksSettings) -> requests.Session:
         session = requests.Session()
-        adapter = HTTPAdapter(pool_connections=2, pool_maxsize=self._pool_maxsize, max_retries=0)
+        adapter = DeadlineAdapter(pool_connections=2, pool_maxsize=self._pool_maxsize, max_retries=0)
         session.mount("https://", adapter)
         session.mount("http://", adapter)
         session.headers.update(
@@ -175,28 +259,62 @@ class MoveworksHook(BaseHook):
         """Set a conversation's title and/or archived flag; returns the updated Conversation.
 
         Only the fields given are sent. Bad input raises :class:`MoveworksValidationError`
-        before anything is sent.
+        before anything is sent. An answer about another conversation, or with another
+        ``archived`` than was sent, is a :class:`MoveworksClientError`; another title only logs
+        a warning (the API may normalise titles).
         """
         conversation_id = validate_conversation_id(conversation_id)
         body = build_update_body(title, archived)
-        what = f"Updating conversation {conversation_id}"
-        response = self._request(
-            "PATCH", f"/conversations/{conversation_id}", what, conversation_id, json=body
+        call = _Call(
+            "PATCH",
+            f"{self.settings.base_url}/conversations/{conversation_id}",
+            f"Updating conversation {conversation_id}",
+            conversation_id=conversation_id,
+            json=body,
         )
-        return conversation(json_object(response, what, self._redact), response, what)
+        response = self._send_with_retries(call)
+        result = conversation(json_object(response, call.purpose, self._redact), response, call.purpose)
+        self._check_update_answer(call, body, result, response)
+        return result
+
+    def _check_update_answer(
+        self, call: _Call, sent: dict[str, Any], result: dict[str, Any], response: requests.Response
+    ) -> None:
+        mismatch = None
+        if result["conversation_id"] != call.conversation_id:
+            mismatch = "is about another conversation"
+        elif "archived" in sent and result["archived"] != sent["archived"]:
+            mismatch = f"has archived={result['archived']!r} although {sent['archived']!r} was sent"
+        if mismatch:
+            raise MoveworksClientError(
+                f"{call.purpose}: Moveworks answered {response.status_code} with a conversation that "
+                f"{mismatch}; the update cannot be confirmed",
+                status=response.status_code,
+                request_id=response.headers.get(REQUEST_ID_HEADER),
+                conversation_id=call.conversation_id,
+            )
+        if "title" in sent and result.get("title") != sent["title"]:
+            self.log.warning("%s: Moveworks answered with a different title than was sent", call.purpose)
 
     def get_conversation(self, conversation_id: str) -> dict[str, Any]:
         """One Conversation by id."""
         conversation_id = validate_conversation_id(conversation_id)
-        what = f"Reading conversation {conversation_id}"
-        response = self._request("GET", f"/conversations/{conversation_id}", what, conversation_id)
-        return conversation(json_object(response, what, self._redact), response, what)
+        call = _Call(
+            "GET",
+            f"{self.settings.base_url}/conversations/{conversation_id}",
+            f"Reading conversation {conversation_id}",
+            conversation_id=conversation_id,
+        )
+        response = self._send_with_retries(call)
+        return conversation(json_object(response, call.purpose, self._redact), response, call.purpose)
 
     def list_conversations(
         self, *, archived: bool = False, page_size: int = LIST_PAGE_SIZE_MAX
     ) -> Iterator[dict[str, Any]]:
         """Every conversation with the given archived flag, newest ``updated_at`` first, page by
-        page (``page_size`` 1-100) following ``metadata.next_cursor``."""
+        page (``page_size`` 1-100) following ``metadata.next_cursor``. A malformed page, a cursor
+        seen before, or more than 3 empty pages in a row that still carry a cursor end the walk
+        with a :class:`MoveworksClientError`."""
         if (
             isinstance(page_size, bool)
             or not isinstance(page_size, int)
@@ -205,24 +323,31 @@ class MoveworksHook(BaseHook):
             raise MoveworksValidationError("page_size", f"{page_size!r} is not a whole number from 1 to 100")
         params: dict[str, Any] = {"limit": page_size, "archived": "true" if archived else "false"}
         seen_cursors: set[str] = set()
+        empty_pages = 0
         while True:
-            what = "Listing conversations"
-            response = self._request("GET", "/conversations", what, None, params=params)
-            page = json_object(response, what, self._redact)
-            items = page.get("conversations")
-            if not isinstance(items, list):
-                raise MoveworksClientError(
-                    f"{what}: the answer has no 'conversations' list", status=response.status_code
-                )
+            call = _Call(
+                "GET", f"{self.settings.base_url}/conversations", "Listing conversations", params=params
+            )
+            response = self._send_with_retries(call)
+            items, cursor = list_page(
+                json_object(response, call.purpose, self._redact), response, call.purpose
+            )
             for item in items:
-                yield conversation(item, response, what)
-            cursor = (page.get("metadata") or {}).get("next_cursor")
-            if not cursor:
+                yield conversation(item, response, call.purpose)
+            if cursor is None:
                 return
+            empty_pages = 0 if items else empty_pages + 1
+            if empty_pages > MAX_EMPTY_PAGES:
+                raise MoveworksClientError(
+                    f"{call.purpose}: the API returned {empty_pages} empty pages in a row, each with a "
+                    "further cursor; stopped rather than follow it without end"
+                )
             if cursor in seen_cursors:
-                raise MoveworksClientError(f"{what}: the API returned the cursor of an earlier page again")
+                raise MoveworksClientError(
+                    f"{call.purpose}: the API returned the cursor of an earlier page again"
+                )
             seen_cursors.add(cursor)
-            params["cursor"] = cursor
+            params = {**params, "cursor": cursor}
 
     def test_connection(self) -> tuple[bool, str]:
         """Lists one conversation (changes nothing) to prove the URL, credentials and assistant."""
@@ -244,129 +369,198 @@ class MoveworksHook(BaseHook):
         return ui_field_behaviour()
 
     # -- sending -----------------------------------------------------------------------------
-    def _request(
-        self, method: str, path: str, what: str, conversation_id: str | None, **kwargs: Any
-    ) -> requests.Response:
-        return self._call(
-            method, self.settings.base_url + path, what, conversation_id=conversation_id, **kwargs
-        )
-
-    def _call(self, method: str, url: str, what: str, **options: Any) -> requests.Response:
-        """Send with the retry policy: 429, 5xx and network errors are tried again, at most
-        ``max_retries`` times, after the policy's wait; anything else is raised at once."""
-        retry = 0
+    def _send_with_retries(self, call: _Call) -> requests.Response:
+        """Step 1: send, and try again after a wait while the error is worth it (429, 5xx,
+        network errors, timeouts), at most ``max_retries`` times."""
+        retries = 0
         while True:
-            try:
-                return self._send_once(method, url, what, **options)
-            except MoveworksError as error:
-                if not error.retryable or retry >= self.settings.max_retries:
-                    raise
-                retry += 1
-                delay = retry_delay(error, retry)
-                self.stats.add(retries=1)
-                log = self.log.debug if self._quiet_retries else self.log.warning
-                log("%s; retry %d of %d in %.1f s", error, retry, self.settings.max_retries, delay)
-                self._sleep(delay)
+            outcome = self._send_once_or_error(call)
+            if isinstance(outcome, requests.Response):
+                return outcome
+            if not self._should_retry(outcome, retries):
+                raise outcome
+            retries += 1
+            delay = retry_delay(outcome, retries)
+            self.stats.add(retries=1)
+            log = self.log.debug if self._quiet_retries else self.log.warning
+            log("%s; retry %d of %d in %.1f s", outcome, retries, self.settings.max_retries, delay)
+            self._sleep(delay)
 
-    def _send_once(
-        self,
-        method: str,
-        url: str,
-        what: str,
-        *,
-        conversation_id: str | None = None,
-        refused: type[MoveworksAPIError] | None = None,
-        **kwargs: Any,
-    ) -> requests.Response:
-        """One attempt. A 401 in OAuth mode fetches a fresh token and repeats the request once.
-        ``refused`` replaces the error class of a 4xx other than 429."""
-        response = self._transmit(method, url, what, **kwargs)
+    def _send_once_or_error(self, call: _Call) -> requests.Response | MoveworksError:
+        # The error is returned, not raised inside the handler: a later raise would otherwise
+        # carry it as __context__.
+        try:
+            return self._send_once(call)
+        except MoveworksError as error:
+            failure = error
+        return failure
+
+    def _should_retry(self, error: MoveworksError, retries: int) -> bool:
+        """Retryable, budget left, and a server wait the hook is willing to sleep on."""
+        return error.retryable and retries < self.settings.max_retries and not waits_too_long(error)
+
+    def _send_once(self, call: _Call) -> requests.Response:
+        """Step 2: one attempt, its answer turned into the response or a typed error. A 401 in
+        OAuth mode fetches a fresh token and repeats the request once."""
         auth = self.get_conn().auth
-        if response.status_code == 401 and refused is None and isinstance(auth, ClientCredentialsAuth):
+        response = self._transmit(call)
+        if response.status_code == 401 and call.authorized and isinstance(auth, ClientCredentialsAuth):
             auth.invalidate(response.request.headers.get("Authorization"))
-            response = self._transmit(method, url, what, **kwargs)
+            response = self._transmit(call)
         status = response.status_code
         if status < 300:
             return response
-        error_class = refused if 400 <= status < 500 and status != 429 else None
+        error_class = call.client_error_class if 400 <= status < 500 and status != 429 else None
         error = api_error(
-            response, what, self._redact, conversation_id=conversation_id, error_class=error_class
+            response,
+            call.purpose,
+            self._redact,
+            conversation_id=call.conversation_id,
+            error_class=error_class,
         )
         if status == 429:
             self.stats.add(throttled=1)
-            if self._pacer is not None:
+            if self._pacer is not None and not waits_too_long(error):
                 self._pacer.throttled(retry_delay(error, 1))
         raise error
 
-    def _transmit(self, method: str, url: str, what: str, **kwargs: Any) -> requests.Response:
+    def _transmit(self, call: _Call) -> requests.Response:
         session = self.get_conn()
         if self._pacer is not None:
             self._pacer.acquire()
         if self._stop.is_set():
-            raise MoveworksCancelledError(f"{what}: not sent, the run was stopped")
-        self.stats.add(requests=1)
+            raise MoveworksCancelledError(f"{call.purpose}: not sent, the run was stopped")
+        auth = session.auth if call.authorized else NoAuth()
+        if isinstance(auth, ClientCredentialsAuth):
+            auth.token()  # fetched (with its own deadlines and retries) before this one starts
         settings = self.settings
-        try:
-            # verify and proxies go on every call: requests lets REQUESTS_CA_BUNDLE and the proxy
-            # environment variables override what is set on the session.
-            return session.request(
-                method,
-                url,
-                timeout=settings.timeout,
-                verify=settings.verify,
-                proxies=settings.proxies,
-                allow_redirects=False,
-                **kwargs,
+        failure: MoveworksError
+        with AttemptDeadline(settings.timeout) as deadline:
+            self.stats.add(requests=1)
+            try:
+                # verify and proxies go on every call: requests lets REQUESTS_CA_BUNDLE and the
+                # proxy environment variables override what is set on the session.
+                return session.request(
+                    call.method,
+                    call.url,
+                    params=call.params,
+                    json=call.json,
+                    data=call.data,
+                    auth=auth,
+                    timeout=settings.timeout,
+                    verify=settings.verify,
+                    proxies=settings.proxies,
+                    allow_redirects=False,
+                )
+            except requests.RequestException as error:
+                failure = self._transport_error(call, error, deadline)
+        raise failure  # outside the handler: the original (which may quote a proxy URL) stays out
+
+    def _transport_error(
+        self, call: _Call, error: requests.RequestException, deadline: AttemptDeadline
+    ) -> MoveworksError:
+        """The typed error for a request that got no (complete) answer."""
+        timeout = self.settings.timeout
+        sent = deadline.sent or isinstance(error, requests.ReadTimeout)
+        if deadline.expired or isinstance(error, requests.Timeout):
+            if not sent:
+                return MoveworksTimeoutError(f"{call.purpose}: no answer within {timeout:g} s (not sent)")
+            return MoveworksTimeoutError(
+                f"{call.purpose}: no answer within {timeout:g} s after the request was sent; Moveworks "
+                f"may have applied it{_SAFE_TO_REPEAT.get(call.method, '')}"
             )
-        except requests.Timeout:
-            raise MoveworksTimeoutError(f"{what}: no answer within {self.settings.timeout:g} s") from None
-        except requests.exceptions.SSLError as error:
-            raise MoveworksTLSError(
-                f"{what}: TLS failed ({self._redact(str(error))}); check the connection's 'verify' extra"
-            ) from None
-        except requests.RequestException as error:
-            # ``from None``: the original may quote a proxy URL with its password.
-            raise MoveworksConnectionError(
-                f"{what}: could not reach Moveworks ({type(error).__name__}: {self._redact(str(error))})"
-            ) from None
+        detail = f"{type(error).__name__}: {self._redact(str(error))}"
+        if isinstance(error, requests.exceptions.SSLError):
+            if _is_plain_http_answer(str(error)):
+                return MoveworksTLSError(
+                    f"{call.purpose}: the server at {_origin(call.url)} speaks plain http, not https; "
+                    "use an http:// URL in the connection's Base URL field (http is allowed to "
+                    "loopback hosts only)"
+                )
+            return MoveworksTLSError(
+                f"{call.purpose}: TLS failed ({detail}); check the connection's 'verify' extra"
+            )
+        if call.url.startswith("http://") and _is_tls_answer(str(error)):
+            return MoveworksConnectionError(
+                f"{call.purpose}: the server at {_origin(call.url)} did not answer plain http ({detail}); "
+                "if it speaks https, use an https:// URL in the connection's Base URL field"
+            )
+        if sent:
+            return MoveworksConnectionError(
+                f"{call.purpose}: the connection broke after the request was sent ({detail}); Moveworks "
+                f"may have applied it{_SAFE_TO_REPEAT.get(call.method, '')}"
+            )
+        return MoveworksConnectionError(f"{call.purpose}: could not reach Moveworks ({detail})")
 
     def _fetch_token(self) -> tuple[str, float]:
-        """Client-credentials grant, form-encoded. Accepts the flat answer and the one wrapped in
-        ``data``; a refusal becomes :class:`MoveworksAuthenticationError`."""
+        """Client-credentials grant, form-encoded, with its own retries. Accepts the flat answer
+        and the one wrapped in ``data``. A refusal (4xx) is a :class:`MoveworksAuthenticationError`;
+        an endpoint that keeps failing a :class:`MoveworksTokenError`."""
         settings = self.settings
-        what = "Fetching an OAuth token"
-        form = {
-            "grant_type": "client_credentials",
-            "client_id": settings.client_id,
-            "client_secret": settings.secret,
-        }
-        response = self._call(
-            "POST", settings.token_url, what, refused=MoveworksAuthenticationError, data=form, auth=NoAuth()
+        call = _Call(
+            "POST",
+            settings.token_url,
+            f"Fetching an OAuth token from {settings.token_url}",
+            data={
+                "grant_type": "client_credentials",
+                "client_id": settings.client_id,
+                "client_secret": settings.secret,
+            },
+            authorized=False,
+            client_error_class=MoveworksAuthenticationError,
         )
-        body = json_object(response, what, self._redact)
+        outcome = self._send_with_retries_or_error(call)
+        if isinstance(outcome, MoveworksError):
+            if outcome.retryable or isinstance(outcome, MoveworksTimeoutError):
+                raise MoveworksTokenError(
+                    f"The OAuth token endpoint failed through its retries: {outcome}. Every request "
+                    "of this task needs a token, so none is sent; the task's retries ask again"
+                )
+            raise outcome
+        response = outcome
+        body = json_object(response, call.purpose, self._redact)
         data = body["data"] if isinstance(body.get("data"), dict) else body
-        token, expires_in = data.get("access_token"), data.get("expires_in", 60)
+        token, expires_in = data.get("access_token"), _seconds(data.get("expires_in", 60))
         if not isinstance(token, str) or not token:
             raise MoveworksAuthenticationError(
-                f"{what}: the answer has no access_token", status=response.status_code
-            )
-        if isinstance(expires_in, bool) or not isinstance(expires_in, (int, float)) or expires_in <= 0:
-            raise MoveworksAuthenticationError(
-                f"{what}: the answer's expires_in is not a positive number", status=response.status_code
+                f"{call.purpose}: the answer has no access_token", status=response.status_code
             )
         self._keep_secret(token)
-        return token, float(expires_in)
+        problem = header_value_problem(token)
+        if problem:
+            raise MoveworksAuthenticationError(
+                f"{call.purpose}: the issued access_token {problem}, so it cannot be sent",
+                status=response.status_code,
+            )
+        if expires_in is None:
+            raise MoveworksAuthenticationError(
+                f"{call.purpose}: the answer's expires_in is not a positive number of seconds",
+                status=response.status_code,
+            )
+        return token, expires_in
+
+    def _send_with_retries_or_error(self, call: _Call) -> requests.Response | MoveworksError:
+        try:
+            return self._send_with_retries(call)
+        except MoveworksCancelledError:
+            raise
+        except MoveworksError as error:
+            failure = error
+        return failure
 
     # -- secrets -----------------------------------------------------------------------------
     def _keep_secret(self, secret: str) -> None:
         """Remember a secret so that no message of ours quotes it, and tell Airflow's masker."""
-        if secret:
+        if secret and secret not in self._secrets:
             self._secrets.add(secret)
             mask_secret(secret)
 
     def _redact(self, text: str) -> str:
-        for secret in tuple(self._secrets):
-            text = text.replace(secret, "***")
+        """Every kept secret out of ``text``, also as it appears percent-encoded (a form or URL
+        echoed back) or escaped (in JSON or a repr)."""
+        for secret in sorted(self._secrets, key=len, reverse=True):
+            for form in secret_forms(secret):
+                text = text.replace(form, "***")
         return text
 
     def __repr__(self) -> str:

@@ -10,9 +10,11 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_moveworks.retry_policy import apply_default as apply_default_retry_policy
 from airflow_provider_moveworks.version_compat import BaseOperator, Context
 
 if TYPE_CHECKING:
+    from airflow_provider_moveworks.bulk.runner import BulkRun
     from airflow_provider_moveworks.hooks.moveworks import MoveworksHook
 
 IF_NOT_FOUND_CHOICES = ("report", "fail")
@@ -143,10 +145,13 @@ class MoveworksBulkUpdateConversationsOperator(BaseOperator):
         self.report_file = report_file
         self.moveworks_conn_id = moveworks_conn_id
         self.assistant_name = assistant_name
+        apply_default_retry_policy(self)
 
     # How the hook waits between retries; ``None``: a wait that ends when the run stops. Tests
     # record the waits instead.
     _hook_sleep: Callable[[float], object] | None = None
+    # The try in progress, for on_kill (which Airflow calls from a signal handler).
+    _run: BulkRun | None = None
 
     def _hook_factory(self) -> Callable[..., MoveworksHook]:
         """Builds the one hook (one pooled session) shared by every worker thread; the engine
@@ -163,11 +168,8 @@ class MoveworksBulkUpdateConversationsOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_provider_moveworks.bulk.rows import RowSource
-        from airflow_provider_moveworks.bulk.runner import (
-            BulkOptions,
-            MoveworksBulkUpdateError,
-            run_bulk_update,
-        )
+        from airflow_provider_moveworks.bulk.runner import BulkOptions, BulkRun
+        from airflow_provider_moveworks.exceptions import MoveworksBulkUpdateError
 
         source = RowSource(updates=self.updates, updates_file=self.updates_file)
         options = BulkOptions(
@@ -180,14 +182,30 @@ class MoveworksBulkUpdateConversationsOperator(BaseOperator):
             progress_interval=self.progress_interval,
             retry_pass_delay=self.retry_pass_delay,
         )
+        run = BulkRun(
+            self._hook_factory(),
+            source,
+            options,
+            self.log,
+            state_store=context.get("task_state_store"),  # Airflow 3.3+: kept across tries
+            context=context,
+        )
+        self._run = run
         try:
-            summary = run_bulk_update(self._hook_factory(), source, options, self.log)
+            summary = run.run()
         except MoveworksBulkUpdateError as error:
             self._summary = error.summary
             raise
         self._summary = summary
         self.log.info("Bulk update summary: %s", {k: v for k, v in summary.items() if k != "failures"})
         return summary
+
+    def on_kill(self) -> None:
+        """SIGTERM, the task marked failed or cleared, or ``execution_timeout``: stop sending
+        (the run ends within about two seconds, its progress kept for a retry)."""
+        run = self._run
+        if run is not None:
+            run.stop("on_kill")
 
     # The last run's summary, for lineage; None until a run has counted its rows.
     _summary: dict[str, Any] | None = None

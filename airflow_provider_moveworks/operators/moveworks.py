@@ -12,6 +12,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_moveworks.exceptions import MoveworksError, MoveworksNotFoundError
+from airflow_provider_moveworks.retry_policy import apply_default as apply_default_retry_policy
 from airflow_provider_moveworks.validation import build_update_body, validate_conversation_id
 from airflow_provider_moveworks.version_compat import AirflowSkipException, BaseOperator, Context
 
@@ -78,6 +79,7 @@ class MoveworksUpdateConversationOperator(BaseOperator):
         self.archived = archived
         self.moveworks_conn_id = moveworks_conn_id
         self.assistant_name = assistant_name
+        apply_default_retry_policy(self)
         self.if_not_found = if_not_found
 
     @cached_property

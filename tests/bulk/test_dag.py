@@ -28,6 +28,7 @@ def test_a_dag_run_updates_the_rows_an_upstream_task_produced(load_dag, emulator
         "failed": 0,
         "invalid": 0,
         "duplicates": 0,
+        "resumed": 0,
         "requests": 5,
         "retries": 0,
         "throttled": 0,

@@ -25,6 +25,7 @@ def _summary(**fields):
         "failed": 0,
         "invalid": 0,
         "duplicates": 0,
+        "resumed": 0,
         "requests": 0,
         "retries": 0,
         "throttled": 0,
@@ -179,7 +180,8 @@ def test_not_found_fails_the_task_after_every_row_with_if_not_found_fail(
         make_operator(updates=updates, if_not_found="fail").execute({})
 
     assert str(raised.value).startswith(
-        f"Bulk update of 4 rows: 0 failed, 1 not found (if_not_found='fail'), 3 updated. "
+        "Bulk update of 4 rows: 0 failed, 1 not found, 0 invalid, 0 duplicates, 3 updated "
+        f"(if_not_found='fail'). "
         f"First ones: row 1 ({MISSING}): not_found 404 NOT_FOUND: "
     )
     assert counters(raised.value.summary) == _summary(
@@ -200,7 +202,10 @@ def test_permanent_errors_fail_the_task_after_every_row_was_tried(make_operator,
     assert summary["failed"] == 6
     assert summary["requests"] == 6
     assert {(f["status"], f["code"]) for f in summary["failures"]} == {(403, "FORBIDDEN")}
-    assert str(raised.value).startswith("Bulk update of 6 rows: 6 failed, 0 updated. First ones: row 1 (")
+    assert str(raised.value).startswith(
+        "Bulk update of 6 rows: 6 failed, 0 not found, 0 invalid, 0 duplicates, 0 updated. "
+        "First ones: row 1 ("
+    )
     assert emulator.request_count(method="PATCH", status=403) == 6
 
 

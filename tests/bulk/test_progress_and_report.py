@@ -84,7 +84,10 @@ def test_the_report_file_has_one_line_per_row_with_its_outcome(make_operator, ad
     ]
     assert lines[2]["message"] == "same change as row 1; sent once"
     assert lines[3]["message"] == "Invalid title/archived: give at least one of title and archived"
-    assert all(set(e) == {"row", "conversation_id", "outcome", "status", "code", "message"} for e in lines)
+    fields = {"row", "conversation_id", "outcome", "status", "code", "message", "run"}
+    assert all(set(e) == fields for e in lines)
+    # "run" names the task instance and input (a later try trusts only its own lines): one value.
+    assert len({e["run"] for e in lines}) == 1
 
 
 def test_the_report_file_can_be_an_object_storage_uri(make_operator, add_conversations, tmp_path):

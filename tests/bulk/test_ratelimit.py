@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import threading
+import time
 
 import pytest
 
@@ -87,10 +89,22 @@ def test_successes_raise_the_rate_additively_but_never_above_the_maximum(fake):
     assert limiter.rate == 100
 
 
-def test_cancel_releases_waiting_threads(fake):
+def test_cancel_releases_waiting_threads():
     limiter = AdaptiveRateLimiter(1)
     limiter.acquire()
-    limiter.throttled(3600)
+    limiter.throttled(3600)  # every acquire now waits an hour
+    waiters = [threading.Thread(target=limiter.acquire, daemon=True) for _ in range(3)]
+    for waiter in waiters:
+        waiter.start()
+    for waiter in waiters:
+        waiter.join(0.2)
+    assert all(waiter.is_alive() for waiter in waiters)  # they do wait
+
     limiter.cancel()
 
-    limiter.acquire()  # returns at once instead of waiting an hour
+    for waiter in waiters:
+        waiter.join(5.0)  # a bound: a broken cancel fails here instead of waiting an hour
+    assert not any(waiter.is_alive() for waiter in waiters)
+    started = time.monotonic()
+    limiter.acquire()  # and later calls return at once
+    assert time.monotonic() - started < 2.0

@@ -4,7 +4,9 @@ documented (and undocumented) answer becomes."""
 from __future__ import annotations
 
 import json
+import re
 import threading
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
@@ -83,7 +85,8 @@ def test_update_sends_exactly_one_patch_with_only_the_given_fields(hook, api) ->
     ("kwargs", "body"), [({"title": "T"}, {"title": "T"}), ({"archived": False}, {"archived": False})]
 )
 def test_update_never_sends_null_for_an_absent_field(hook, api, kwargs, body) -> None:
-    api.patch(CONV_URL, json=CONVERSATION, match=[matchers.json_params_matcher(body, strict_match=True)])
+    answer = {**CONVERSATION, **body}
+    api.patch(CONV_URL, json=answer, match=[matchers.json_params_matcher(body, strict_match=True)])
     hook.update_conversation(CONV_ID, **kwargs)
     assert json.loads(api.calls[0].request.body) == body
 
@@ -93,7 +96,7 @@ def test_one_session_is_reused_and_every_call_has_a_timeout(hook, api, mocker) -
     session = hook.get_conn()
     spy = mocker.spy(session, "request")
     hook.update_conversation(CONV_ID, archived=True)
-    hook.update_conversation(CONV_ID, archived=False)
+    hook.update_conversation(CONV_ID, title="Quarterly access review")
     assert hook.get_conn() is session
     assert [call.kwargs["timeout"] for call in spy.call_args_list] == [30.0, 30.0]
     assert [call.kwargs["allow_redirects"] for call in spy.call_args_list] == [False, False]
@@ -199,11 +202,46 @@ def test_rate_limit_honours_retry_after_as_an_http_date(hook, api, sleeps, mocke
     assert sleeps == [12.0]
 
 
-def test_retry_after_is_capped(hook, api, sleeps) -> None:
-    api.patch(CONV_URL, status=429, headers={"Retry-After": "86400"})
+@pytest.mark.parametrize(
+    ("status", "error_class"), [(429, MoveworksRateLimitError), (503, MoveworksServerError)]
+)
+def test_a_retry_after_above_the_cap_is_raised_at_once_with_the_servers_wait(
+    hook, api, sleeps, status, error_class
+) -> None:
+    api.patch(CONV_URL, status=status, headers={"Retry-After": "86400"}, json=error_body("SLOW", "later"))
+    api.patch(CONV_URL, json=CONVERSATION)
+    with pytest.raises(error_class) as caught:
+        hook.update_conversation(CONV_ID, archived=True)
+    assert caught.value.retry_after == 86400.0
+    assert sleeps == []
+    assert len(api.calls) == 1
+    assert str(caught.value).startswith(
+        f"Updating conversation {CONV_ID}: Moveworks answered {status} SLOW asking to wait 86400 s, "
+        "longer than the 120 s the hook waits, so it is not retried now: later"
+    )
+
+
+def test_a_retry_after_on_a_503_is_honoured(hook, api, sleeps) -> None:
+    api.patch(CONV_URL, status=503, headers={"Retry-After": "7"}, body="")
+    api.patch(CONV_URL, json=CONVERSATION)
+    assert hook.update_conversation(CONV_ID, archived=True) == CONVERSATION
+    assert sleeps == [7.0]
+
+
+def test_a_retry_after_at_the_cap_is_slept_on(hook, api, sleeps) -> None:
+    api.patch(CONV_URL, status=429, headers={"Retry-After": "120"})
     api.patch(CONV_URL, json=CONVERSATION)
     hook.update_conversation(CONV_ID, archived=True)
     assert sleeps == [120.0]
+
+
+@pytest.mark.parametrize("retry_after", ["0", "-5", "Tue, 14 Nov 2023 22:13:32 GMT", "nan", "soon"])
+def test_a_retry_after_of_no_wait_gets_the_normal_backoff(hook, api, sleeps, mocker, retry_after) -> None:
+    mocker.patch("airflow_provider_moveworks.client.retry.random.random", return_value=0.0)
+    api.patch(CONV_URL, status=429, headers={"Retry-After": retry_after})
+    api.patch(CONV_URL, json=CONVERSATION)
+    hook.update_conversation(CONV_ID, archived=True)
+    assert sleeps == [0.25]
 
 
 def test_connection_errors_and_timeouts_are_retried(hook, api, sleeps) -> None:
@@ -453,3 +491,145 @@ def test_the_pacer_is_asked_before_each_request_and_told_of_each_429(set_connect
     api.patch(CONV_URL, json=CONVERSATION)
     MoveworksHook(sleep=lambda s: None, pacer=Recorder()).update_conversation(CONV_ID, archived=True)
     assert events == [("acquire", None), ("throttled", 7.0), ("acquire", None)]
+
+
+# -- answers that lie -----------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("answer", "says"),
+    [
+        (
+            {**CONVERSATION, "conversation_id": "conv_01OTHER"},
+            "a conversation that is about another conversation",
+        ),
+        (
+            {**CONVERSATION, "archived": False},
+            "a conversation that has archived=False although True was sent",
+        ),
+    ],
+    ids=["another-conversation", "other-archived"],
+)
+def test_a_200_that_contradicts_the_update_is_a_client_error_and_not_retried(
+    hook, api, sleeps, answer, says
+) -> None:
+    api.patch(CONV_URL, json=answer, headers={"x-moveworks-root-uuid": ROOT_UUID})
+    with pytest.raises(MoveworksClientError) as caught:
+        hook.update_conversation(CONV_ID, archived=True)
+    assert str(caught.value) == (
+        f"Updating conversation {CONV_ID}: Moveworks answered 200 with {says}; the update cannot be "
+        f"confirmed (x-moveworks-root-uuid {ROOT_UUID})"
+    )
+    assert isinstance(caught.value, AirflowFailException)
+    assert caught.value.conversation_id == CONV_ID
+    assert len(api.calls) == 1
+    assert sleeps == []
+
+
+def test_a_different_title_in_the_answer_only_warns(hook, api, mocker) -> None:
+    warning = mocker.patch.object(type(hook.log), "warning", create=True)
+    api.patch(CONV_URL, json={**CONVERSATION, "title": "quarterly access review"})
+    result = hook.update_conversation(CONV_ID, title="Quarterly access review", archived=True)
+    assert result["title"] == "quarterly access review"
+    assert [c.args for c in warning.call_args_list] == [
+        ("%s: Moveworks answered with a different title than was sent", f"Updating conversation {CONV_ID}")
+    ]
+
+
+# -- listing that never ends or makes no sense ----------------------------------------------------
+@pytest.mark.parametrize(
+    ("page", "says"),
+    [
+        (
+            {"conversations": [], "metadata": [1]},
+            "a page that has a 'metadata' that is a list, not an object",
+        ),
+        (
+            {"conversations": [], "metadata": {"next_cursor": {"a": 1}}},
+            "a page that has a 'next_cursor' that is a dict, not a string",
+        ),
+        ({"conversations": [], "metadata": {"next_cursor": 7}}, "a 'next_cursor' that is a int"),
+        ({"conversations": {"a": 1}}, "a page that has no 'conversations' list"),
+        ({"conversations": [1]}, "a conversation that is a int, not an object"),
+    ],
+)
+def test_a_malformed_page_is_a_client_error(hook, api, page, says) -> None:
+    api.get(f"{BASE_URL}/conversations", json=page)
+    with pytest.raises(MoveworksClientError, match=re.escape(says)):
+        list(hook.list_conversations())
+    assert len(api.calls) == 1
+
+
+def test_empty_pages_with_a_fresh_cursor_each_end_after_three(hook, api) -> None:
+    cursors = (f"c{n}" for n in range(1000))
+    api.add_callback(
+        responses.GET,
+        f"{BASE_URL}/conversations",
+        callback=lambda r: (
+            200,
+            {},
+            json.dumps({"conversations": [], "metadata": {"next_cursor": next(cursors)}}),
+        ),
+    )
+    with pytest.raises(MoveworksClientError) as caught:
+        list(hook.list_conversations())
+    assert str(caught.value) == (
+        "Listing conversations: the API returned 4 empty pages in a row, each with a further cursor; "
+        "stopped rather than follow it without end"
+    )
+    assert len(api.calls) == 4
+
+
+def test_an_empty_page_between_full_ones_is_followed(hook, api) -> None:
+    pages = iter(
+        [
+            {"conversations": [conv(1)], "metadata": {"next_cursor": "c1"}},
+            {"conversations": [], "metadata": {"next_cursor": "c2"}},
+            {"conversations": [], "metadata": {"next_cursor": "c3"}},
+            {"conversations": [], "metadata": {"next_cursor": "c4"}},
+            {"conversations": [conv(2)], "metadata": {"next_cursor": "c5"}},
+            {"conversations": [], "metadata": {"next_cursor": ""}},
+        ]
+    )
+    api.add_callback(
+        responses.GET, f"{BASE_URL}/conversations", callback=lambda r: (200, {}, json.dumps(next(pages)))
+    )
+    assert [c["conversation_id"] for c in hook.list_conversations()] == ["conv_1", "conv_2"]
+    assert [parse_qs(urlsplit(c.request.url).query).get("cursor") for c in api.calls] == [
+        None,
+        ["c1"],
+        ["c2"],
+        ["c3"],
+        ["c4"],
+        ["c5"],
+    ]
+
+
+# -- timeouts: before or after the request was sent -----------------------------------------------
+def test_a_read_timeout_says_moveworks_may_have_applied_the_update(set_connection, api) -> None:
+    set_connection(extra={"assistant_name": ASSISTANT, "max_retries": 0, "timeout": 2})
+    api.patch(CONV_URL, body=requests.ReadTimeout("read timed out"))
+    with pytest.raises(MoveworksTimeoutError) as caught:
+        MoveworksHook().update_conversation(CONV_ID, archived=True)
+    assert str(caught.value) == (
+        f"Updating conversation {CONV_ID}: no answer within 2 s after the request was sent; Moveworks may "
+        "have applied it, and repeating it is safe because the PATCH sets absolute values"
+    )
+    assert "could not reach" not in str(caught.value)
+
+
+def test_a_connect_timeout_says_the_request_was_not_sent(set_connection, api) -> None:
+    set_connection(extra={"assistant_name": ASSISTANT, "max_retries": 0, "timeout": 2})
+    api.patch(CONV_URL, body=requests.ConnectTimeout("connect timed out"))
+    with pytest.raises(MoveworksTimeoutError) as caught:
+        MoveworksHook().update_conversation(CONV_ID, archived=True)
+    assert str(caught.value) == f"Updating conversation {CONV_ID}: no answer within 2 s (not sent)"
+
+
+def test_a_stop_during_a_retry_wait_ends_it_and_sends_nothing_more(set_connection, api) -> None:
+    set_connection(extra={"assistant_name": ASSISTANT, "max_retries": 5})
+    api.patch(CONV_URL, status=503, body="")
+    stop = threading.Event()
+    threading.Timer(0.2, stop.set).start()
+    hook = MoveworksHook(stop=stop)  # the default wait: stop.wait, ended by the stop
+    with pytest.raises(MoveworksCancelledError):
+        hook.update_conversation(CONV_ID, archived=True)
+    assert 1 <= len(api.calls) <= 3  # backoff 0.25-0.5 s, then 0.5-1 s: the stop at 0.2 s ends it

@@ -88,10 +88,10 @@ CASES = [
     bad_extra("assistant empty", "Invalid assistant_name: is required", assistant_name=""),
     bad_extra(
         "assistant CRLF",
-        "Invalid assistant_name: 'a\\r\\nX: y' contains control characters",
+        "Invalid assistant_name: contains a control character (such as a line break or tab)",
         assistant_name="a\r\nX: y",
     ),
-    bad_extra("assistant unicode", "cannot be sent in an HTTP header", assistant_name="助手"),
+    bad_extra("assistant unicode", "that HTTP headers cannot carry", assistant_name="助手"),
     Case(
         "base URL http remote",
         MoveworksValidationError,
@@ -217,6 +217,8 @@ def test_no_conversation_id_can_send_a_request_anywhere_but_its_own_path(
         except MoveworksValidationError:
             assert len(api.calls) == 0
             return
+        except MoveworksClientError:  # the answer is about conv_x, not the one sent
+            pass
         (call,) = api.calls  # inside the block: leaving it clears the recorded calls
     sent = urlsplit(call.request.url)
     configured = urlsplit(BASE_URL)

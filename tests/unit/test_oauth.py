@@ -12,8 +12,14 @@ import pytest
 import responses
 
 from airflow_provider_moveworks.client.auth import ClientCredentialsAuth
-from airflow_provider_moveworks.exceptions import MoveworksAuthenticationError
+from airflow_provider_moveworks.exceptions import (
+    MoveworksAuthenticationError,
+    MoveworksCancelledError,
+    MoveworksConnectionError,
+    MoveworksTokenError,
+)
 from airflow_provider_moveworks.hooks.moveworks import MoveworksHook
+from airflow_provider_moveworks.version_compat import AirflowFailException
 from tests.conftest import ASSISTANT, BASE_URL, CLIENT_ID, CLIENT_SECRET, TOKEN_URL
 from tests.unit.test_hook import CONV_ID, CONV_URL, CONVERSATION, error_body
 
@@ -162,7 +168,8 @@ def test_token_endpoint_refusals_are_authentication_errors(oauth_hook, api, stat
     with pytest.raises(MoveworksAuthenticationError) as caught:
         oauth_hook.update_conversation(CONV_ID, archived=True)
     assert str(caught.value) == (
-        f"Fetching an OAuth token: Moveworks answered {status} {body['code']}: Client authentication failed "
+        f"Fetching an OAuth token from {TOKEN_URL}: Moveworks answered {status} {body['code']}: "
+        "Client authentication failed "
         "(x-moveworks-root-uuid r-1). "
         "Check the API key or the OAuth client id and secret of the Moveworks connection"
     )
@@ -228,3 +235,86 @@ def test_auth_reprs_hide_tokens() -> None:
     auth.token()
     assert "secret-token" not in repr(auth)
     assert json.dumps(repr(auth))
+
+
+def test_a_token_endpoint_that_always_fails_costs_one_ladder_per_update(oauth_hook, api) -> None:
+    api.post(TOKEN_URL, status=500, json={"code": "server_error", "message": "down"})
+    with pytest.raises(MoveworksTokenError) as caught:
+        oauth_hook.update_conversation(CONV_ID, archived=True)
+    assert len(calls_to(api, TOKEN_URL)) == 6  # max_retries (5) + 1, not 6 x 6
+    assert len(calls_to(api, BASE_URL)) == 0
+    assert isinstance(caught.value, MoveworksConnectionError)  # transient: the task's retries act
+    assert not isinstance(caught.value, AirflowFailException)
+    assert str(caught.value).startswith(
+        f"The OAuth token endpoint failed through its retries: Fetching an OAuth token from {TOKEN_URL}: "
+        "Moveworks answered 500 server_error: down"
+    )
+
+
+def test_a_failed_token_fetch_is_remembered_for_the_hook(oauth_hook, api) -> None:
+    api.post(TOKEN_URL, status=503, body="")
+    for _ in range(3):
+        with pytest.raises(MoveworksTokenError):
+            oauth_hook.update_conversation(CONV_ID, archived=True)
+    assert len(calls_to(api, TOKEN_URL)) == 6
+
+
+def test_threads_waiting_for_a_failing_fetch_share_its_failure(set_connection, clock, api) -> None:
+    set_connection(
+        login=CLIENT_ID, password=CLIENT_SECRET, extra={"assistant_name": ASSISTANT, "token_url": TOKEN_URL}
+    )
+    api.post(TOKEN_URL, status=500, body="")
+    lock_held_while_sleeping: list[bool] = []
+    hook: MoveworksHook
+
+    def sleep(seconds: float) -> None:
+        auth = hook.get_conn().auth
+        assert isinstance(auth, ClientCredentialsAuth)
+        lock_held_while_sleeping.append(auth._lock.locked())
+        time.sleep(0.01)  # let the other threads arrive and wait
+
+    hook = MoveworksHook(sleep=sleep)
+    errors: list[BaseException] = []
+
+    def update() -> None:
+        try:
+            hook.update_conversation(CONV_ID, archived=True)
+        except MoveworksTokenError as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=update) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert len(errors) == 20
+    assert len(calls_to(api, TOKEN_URL)) == 6
+    assert lock_held_while_sleeping == [False] * 5
+
+
+@pytest.mark.parametrize("expires_in", ["3600", " 3600 ", 3600, 3600.5])
+def test_expires_in_may_be_a_number_or_a_numeric_string(oauth_hook, api, clock, expires_in) -> None:
+    api.post(TOKEN_URL, json=token("tok-1", expires_in=expires_in))  # type: ignore[arg-type]
+    api.post(TOKEN_URL, json=token("tok-2"))
+    api.patch(CONV_URL, json=CONVERSATION)
+    oauth_hook.update_conversation(CONV_ID, archived=True)
+    clock.now += 3000
+    oauth_hook.update_conversation(CONV_ID, archived=True)
+    assert len(calls_to(api, TOKEN_URL)) == 1
+
+
+def test_a_stop_during_the_token_retries_ends_the_wait_and_is_not_remembered(
+    set_connection, clock, api
+) -> None:
+    set_connection(
+        login=CLIENT_ID, password=CLIENT_SECRET, extra={"assistant_name": ASSISTANT, "token_url": TOKEN_URL}
+    )
+    api.post(TOKEN_URL, status=500, body="")
+    stop = threading.Event()
+    hook = MoveworksHook(stop=stop, sleep=lambda seconds: stop.set())
+    with pytest.raises(MoveworksCancelledError):
+        hook.update_conversation(CONV_ID, archived=True)
+    assert len(calls_to(api, TOKEN_URL)) == 1
+    auth = hook.get_conn().auth
+    assert isinstance(auth, ClientCredentialsAuth)
+    assert auth._failure is None

@@ -52,6 +52,9 @@ def test_conversation_id_rejects_anything_that_could_change_the_path(bad: object
 def test_title_accepts_1_to_256_characters() -> None:
     assert validate_title("x") == "x"
     assert validate_title("é" * 256) == "é" * 256
+    assert validate_title("👍" * 256) == "👍" * 256  # code points, not UTF-16 units or bytes
+    assert validate_title("שלום world") == "שלום world"  # right-to-left text itself is fine
+    assert validate_title("a\u200db") == "a\u200db"  # zero-width joiner inside a title is fine
 
 
 @pytest.mark.parametrize(
@@ -60,6 +63,17 @@ def test_title_accepts_1_to_256_characters() -> None:
         ("", "must not be empty or blank"),
         ("   \t", "must not be empty or blank"),
         ("x" * 257, "is 257 characters long, at most 256"),
+        ("\u200b\u200b", "must not be empty or blank"),
+        (" \u200d\ufeff\u2060 ", "must not be empty or blank"),
+        ("\u3000\u00a0", "must not be empty or blank"),
+        ("a\nb", "contains the control character U+000A at position 1"),
+        ("ab\x00", "contains the control character U+0000 at position 2"),
+        ("a\x7f", "contains the control character U+007F"),
+        ("a\x85", "contains the control character U+0085"),
+        ("a\x9b31m", "contains the control character U+009B"),
+        ("invoice \u202egnp.exe", "contains the bidi control character U+202E at position 8"),
+        ("\u2066x\u2069", "contains the bidi control character U+2066"),
+        ("\u202ax", "contains the bidi control character U+202A"),
         (42, "must be a string, got int 42"),
         (["a"], "must be a string, got list"),
     ],
@@ -115,10 +129,11 @@ def test_update_body_needs_at_least_one_field() -> None:
     [
         ("", "is required"),
         (None, "is required"),
-        ("bot\r\nX-Evil: 1", "contains control characters"),
-        ("bot\x00", "contains control characters"),
-        (" bot", "has leading or trailing spaces"),
-        ("bot☃", "cannot be sent in an HTTP header"),
+        ("bot\r\nX-Evil: 1", "contains a control character"),
+        ("bot\x00", "contains a control character"),
+        ("bot\x9bx", "contains a control character (C1)"),
+        (" bot", "has leading or trailing whitespace"),
+        ("bot☃", "that HTTP headers cannot carry"),
     ],
 )
 def test_assistant_name_rejects_empty_and_header_breaking_values(bad: object, reason: str) -> None:
@@ -126,6 +141,8 @@ def test_assistant_name_rejects_empty_and_header_breaking_values(bad: object, re
         validate_assistant_name(bad)
     assert caught.value.field == "assistant_name"
     assert reason in caught.value.reason
+    if isinstance(bad, str) and bad.strip():
+        assert bad.strip() not in str(caught.value)  # the field and the reason, never the value
 
 
 @pytest.mark.parametrize(

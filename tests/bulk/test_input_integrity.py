@@ -1,0 +1,202 @@
+"""Input integrity before any request: strict CSV, UTF-8 only, rows with lone surrogates or
+absurd nesting are invalid (named with their field), files with no header fail, empty inputs
+succeed with a warning; input errors fail without spending task retries."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import pytest
+
+from airflow_provider_moveworks.bulk.plan import Plan
+from airflow_provider_moveworks.bulk.rows import RowSource
+from airflow_provider_moveworks.exceptions import MoveworksBulkInvalidRowsError, MoveworksValidationError
+from airflow_provider_moveworks.version_compat import AirflowFailException
+
+ID = "conv_01ARZ3NDEKTSV4RRFFQ69G5FAV"
+
+
+def rows_of(path) -> list:
+    return list(RowSource(updates_file=str(path)).rows())
+
+
+def csv_lines(count: int, start: int = 0) -> str:
+    return "".join(f"conv_{n:026d},Title {n},true\n" for n in range(start, start + count))
+
+
+def test_an_unclosed_quote_fails_naming_the_line_where_the_field_starts(tmp_path):
+    path = tmp_path / "updates.csv"
+    path.write_text(
+        "conversation_id,title,archived\n"
+        f"{ID},Fine,true\n"
+        f'{ID[:-1]}B,"Unclosed title,true\n'
+        f"{ID[:-1]}C,Swallowed,true\n"
+    )
+
+    with pytest.raises(MoveworksValidationError) as raised:
+        rows_of(path)
+
+    assert "row 2: the record starting on line 3 is not valid CSV" in str(raised.value)
+    assert isinstance(raised.value, AirflowFailException)  # no task retry spent on it
+
+
+def test_a_quoted_newline_is_still_one_field(tmp_path):
+    path = tmp_path / "updates.csv"
+    path.write_text(f'conversation_id,title,archived\n{ID},"Two\nlines",\n')
+
+    assert rows_of(path) == [(1, {"conversation_id": ID, "title": "Two\nlines"})]
+
+
+def test_a_field_over_the_size_limit_names_its_row(tmp_path):
+    path = tmp_path / "updates.csv"
+    path.write_text("conversation_id,title,archived\n" + csv_lines(3) + f'{ID},"{"x" * 200_000}",\n')
+
+    with pytest.raises(MoveworksValidationError) as raised:
+        rows_of(path)
+
+    assert "row 4 (from line 5) has a field longer than 131,072 characters" in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "row"),
+    [
+        # latin-1 in row 5001: named there, not somewhere in a read-ahead chunk.
+        (
+            "latin1.csv",
+            ("conversation_id,title,archived\n" + csv_lines(5000)).encode()
+            + f"{ID},Caf\u00e9,true\n".encode("latin-1"),
+            5001,
+        ),
+        ("utf16.csv", ("conversation_id,title,archived\n" + csv_lines(3)).encode("utf-16"), 1),
+        ("gzipped.jsonl", gzip.compress(b'{"conversation_id": "x"}\n' * 50), 1),
+    ],
+)
+def test_input_that_is_not_utf8_fails_naming_the_row(tmp_path, name, content, row):
+    path = tmp_path / name
+    path.write_bytes(content)
+
+    with pytest.raises(MoveworksValidationError) as raised:
+        rows_of(path)
+
+    assert f"row {row} (line " in str(raised.value)
+    assert "the file must be UTF-8" in str(raised.value)
+
+
+def test_a_utf8_byte_order_mark_is_fine(tmp_path):
+    path = tmp_path / "updates.csv"
+    path.write_bytes(b"\xef\xbb\xbfconversation_id,title,archived\n" + f"{ID},T,\n".encode())
+
+    assert rows_of(path) == [(1, {"conversation_id": ID, "title": "T"})]
+
+
+@pytest.mark.parametrize(
+    ("record", "field"),
+    [
+        ({"conversation_id": ID, "title": "bad \ud800 title"}, "title"),
+        ({"conversation_id": ID[:-1] + "\udfff", "archived": True}, "conversation_id"),
+    ],
+)
+def test_a_lone_surrogate_makes_the_row_invalid_naming_the_field(record, field):
+    plan = Plan(RowSource(updates=[record, {"conversation_id": ID[:-1] + "Z", "archived": True}]))
+    plan.scan()
+
+    assert (plan.invalid, plan.sends) == (1, 1)
+    ((row, reason),) = plan.examples
+    assert row == 1
+    assert reason.startswith(f"Invalid {field}: holds a lone surrogate")
+
+
+def test_a_lone_surrogate_in_a_jsonl_file_makes_the_row_invalid(tmp_path):
+    path = tmp_path / "updates.jsonl"
+    path.write_text(json.dumps({"conversation_id": ID, "title": "a \ud800"}) + "\n")  # escaped: valid JSON
+
+    plan = Plan(RowSource(updates_file=str(path)))
+    plan.scan()
+
+    assert plan.invalid == 1
+    assert plan.examples[0][1].startswith("Invalid title: holds a lone surrogate")
+
+
+def test_absurd_nesting_makes_the_row_invalid_naming_the_field(tmp_path):
+    path = tmp_path / "updates.jsonl"
+    nested = "[" * 100_000 + "]" * 100_000
+    path.write_text(f'{{"conversation_id": "{ID}", "title": {nested}}}\n')
+    deep: object = "x"
+    for _ in range(100_000):
+        deep = [deep]
+
+    for source in (
+        RowSource(updates_file=str(path)),
+        RowSource(updates=[{"conversation_id": ID, "title": deep}]),
+    ):
+        plan = Plan(source)
+        plan.scan()
+        assert plan.invalid == 1
+        assert "title" in plan.examples[0][1]
+
+
+@pytest.mark.parametrize("content", [b"", b"\xef\xbb\xbf", b"\n\n  \n"])
+def test_a_csv_file_with_no_header_line_fails(tmp_path, content):
+    path = tmp_path / "updates.csv"
+    path.write_bytes(content)
+
+    with pytest.raises(MoveworksValidationError, match="has no CSV header line"):
+        rows_of(path)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [("header-only.csv", "conversation_id,title,archived\n"), ("empty.jsonl", ""), (None, None)],
+)
+def test_empty_inputs_succeed_with_total_0_and_a_warning(
+    make_operator, emulator_connection, tmp_path, capfd, name, content
+):
+    if name is None:
+        operator = make_operator(updates=[])
+    else:
+        path = tmp_path / name
+        path.write_text(content)
+        operator = make_operator(updates_file=str(path))
+
+    summary = operator.execute({})
+
+    assert summary["total"] == 0
+    assert "0 rows: nothing to do" in capfd.readouterr().out
+    assert emulator_connection.request_count() == 0
+
+
+@pytest.mark.integration
+def test_input_errors_fail_before_any_request_without_spending_retries(
+    make_operator, emulator_connection, add_conversations, tmp_path
+):
+    (cid,) = add_conversations(1)
+    path = tmp_path / "updates.csv"
+    path.write_text(f'conversation_id,title,archived\n{cid},Fine,\n{cid},"broken,\n')
+
+    with pytest.raises(MoveworksValidationError) as raised:
+        make_operator(updates_file=str(path)).execute({})
+
+    assert isinstance(raised.value, AirflowFailException)
+    assert emulator_connection.request_count() == 0
+    with pytest.raises(MoveworksBulkInvalidRowsError) as invalid:
+        make_operator(updates=[{"conversation_id": cid, "title": "\ud800"}]).execute({})
+    assert isinstance(invalid.value, AirflowFailException)
+    assert emulator_connection.request_count() == 0
+
+
+@pytest.mark.integration
+def test_a_report_file_that_is_the_updates_file_fails_before_touching_the_input(
+    make_operator, emulator_connection, add_conversations, tmp_path
+):
+    (cid,) = add_conversations(1)
+    path = tmp_path / "updates.jsonl"
+    path.write_text(json.dumps({"conversation_id": cid, "archived": True}) + "\n")
+    before = path.read_text()
+
+    with pytest.raises(MoveworksValidationError, match="must not be the updates_file"):
+        make_operator(updates_file=str(path), report_file=str(path)).execute({})
+
+    assert path.read_text() == before
+    assert emulator_connection.request_count() == 0

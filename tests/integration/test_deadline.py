@@ -1,0 +1,127 @@
+"""One deadline per attempt: a server on 127.0.0.1 that trickles its answer a byte at a time never
+lets a socket read time out, yet the attempt fails with MoveworksTimeoutError once ``timeout``
+is spent (the old per-read timeout returned after 20 s with ``timeout=2``)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from airflow_provider_moveworks.exceptions import MoveworksTimeoutError
+from airflow_provider_moveworks.hooks.moveworks import MoveworksHook
+from tests.conftest import API_KEY, ASSISTANT
+
+pytestmark = pytest.mark.integration
+
+CONV_ID = "conv_01ARZ3NDEKTSV4RRFFQ69G5FAV"
+BODY = json.dumps(
+    {
+        "conversation_id": CONV_ID,
+        "title": "t",
+        "archived": True,
+        "created_at": "2026-01-01T00:00:00Z",
+        "updated_at": "2026-01-01T00:00:00Z",
+    }
+).encode()
+HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(BODY)
+BYTE_EVERY = 0.2  # seconds: each read gets a byte well within any timeout
+
+
+class TrickleServer:
+    """Reads a request, then answers one byte every ``BYTE_EVERY`` seconds; ``trickle`` says
+    which part: the headers, or only the body after headers sent at once."""
+
+    def __init__(self, trickle: str) -> None:
+        self.trickle = trickle
+        self.requests = 0
+        self._stop = threading.Event()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.2)
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._listener.getsockname()[1]}/rest/v1beta1"
+
+    def __enter__(self) -> TrickleServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self._listener.close()
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
+
+    def _answer(self, conn: socket.socket) -> None:
+        with conn:
+            received = b""
+            while b"\r\n\r\n" not in received:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return
+                received += chunk
+            self.requests += 1
+            fast, slow = (b"", HEAD + BODY) if self.trickle == "headers" else (HEAD, BODY)
+            try:
+                conn.sendall(fast)
+                for byte in slow:
+                    if self._stop.wait(BYTE_EVERY):
+                        return
+                    conn.sendall(bytes([byte]))
+            except OSError:
+                return  # the client gave up: that is the point
+
+
+@pytest.fixture(params=["headers", "body"])
+def trickle(request) -> Iterator[TrickleServer]:
+    with TrickleServer(request.param) as server:
+        yield server
+
+
+def hook_for(url: str, monkeypatch, **extra: object) -> MoveworksHook:
+    conn = {
+        "conn_type": "moveworks",
+        "host": url,
+        "password": API_KEY,
+        "extra": {"assistant_name": ASSISTANT, **extra},
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_MOVEWORKS_DEFAULT", json.dumps(conn))
+    return MoveworksHook(sleep=lambda s: None)
+
+
+def test_a_trickling_server_fails_the_attempt_within_timeout_plus_one_second(trickle, monkeypatch) -> None:
+    hook = hook_for(trickle.url, monkeypatch, timeout=1, max_retries=0)
+    started = time.monotonic()
+    with pytest.raises(MoveworksTimeoutError) as caught:
+        hook.update_conversation(CONV_ID, archived=True)
+    elapsed = time.monotonic() - started
+    assert elapsed < 1 + 1, f"took {elapsed:.1f} s"
+    assert str(caught.value) == (
+        f"Updating conversation {CONV_ID}: no answer within 1 s after the request was sent; Moveworks may "
+        "have applied it, and repeating it is safe because the PATCH sets absolute values"
+    )
+    assert trickle.requests == 1
+
+
+def test_each_retry_gets_its_own_deadline(monkeypatch) -> None:
+    with TrickleServer("headers") as server:
+        hook = hook_for(server.url, monkeypatch, timeout=1, max_retries=1)
+        started = time.monotonic()
+        with pytest.raises(MoveworksTimeoutError):
+            hook.update_conversation(CONV_ID, archived=True)
+        elapsed = time.monotonic() - started
+        assert server.requests == 2
+    assert elapsed < 2 * 1 + 1, f"took {elapsed:.1f} s"
