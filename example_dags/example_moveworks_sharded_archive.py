@@ -149,6 +149,8 @@ with DAG(
         combined["total"] = sum(int(summary["total"]) for summary in done)
         combined["requests"] = sum(int(summary["requests"]) for summary in done)
         combined["throttled"] = sum(int(summary["throttled"]) for summary in done)
+        # Rows a shard's earlier try had updated (a retry resumes from them instead of re-sending).
+        combined["resumed"] = sum(int(summary.get("resumed", 0)) for summary in done)
         combined["shards"] = len(done)
         combined["report_files"] = [shard["report_file"] for shard in shards]
         if combined["total"] != sum(combined[key] for key in COUNTS):
