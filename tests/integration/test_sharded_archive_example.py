@@ -71,13 +71,14 @@ def test_every_row_of_a_jsonl_export_is_applied_and_counted_once(load_dag, emula
     assert emu.request_count(method="PATCH", status=200) == 40
 
 
-def test_a_csv_export_keeps_its_header_and_quoted_line_breaks(load_dag, emulator_connection, tmp_path):
+def test_a_csv_export_keeps_its_header_and_quoted_fields(load_dag, emulator_connection, tmp_path):
     emu = emulator_connection
     ids = [emu.add_conversation(title=f"Old {n}")["conversation_id"] for n in range(6)]
     export = tmp_path / "export.csv"
+    # Columns in another order, and titles holding the delimiter and quotes.
     export.write_text(
-        "conversation_id,title,archived\n"
-        + "".join(f'{cid},"Line one\nline two {n}",\n' for n, cid in enumerate(ids))
+        "archived,title,conversation_id\n"
+        + "".join(f'true,"Laptop, ""urgent"" {n}",{cid}\n' for n, cid in enumerate(ids))
     )
 
     run = load_dag(DAG_ID).test(
@@ -87,10 +88,17 @@ def test_a_csv_export_keeps_its_header_and_quoted_line_breaks(load_dag, emulator
     assert str(run.state) == "success"
     state = emu.conversations()
     assert [(state[cid]["title"], state[cid]["archived"]) for cid in ids] == [
-        (f"Line one\nline two {n}", False) for n in range(6)
+        (f'Laptop, "urgent" {n}', True) for n in range(6)
     ]
     (folder,) = (tmp_path / "work").iterdir()
     assert json.loads((folder / "summary.json").read_text())["updated"] == 6
+    shard_ids = [
+        {line.rsplit(",", 1)[1].strip() for line in path.read_text().splitlines()[1:]}
+        for path in sorted(folder.glob("shard-*.csv"))
+    ]
+    assert len(shard_ids) == 2
+    assert shard_ids[0] | shard_ids[1] == set(ids)
+    assert not shard_ids[0] & shard_ids[1]
 
 
 def test_the_run_fails_when_one_shard_fails(load_dag, emulator_connection, tmp_path):
