@@ -159,9 +159,10 @@ class Plan:
             first = rows[0]
             disagree = [row for row in rows if self._changes[row - 1] != self._changes[first - 1]]
             if not disagree:
+                same = _Repeat(first, conversation_id)  # one record per group, not per row
                 for row in rows[1:]:
                     kinds[row - 1] = _DUPLICATE
-                    self._repeats[row] = _Repeat(first, conversation_id)
+                    self._repeats[row] = same
                 continue
             repeat = _Repeat(first, conversation_id, disagree[0], len(rows))
             for row in rows:

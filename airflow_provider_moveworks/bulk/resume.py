@@ -136,7 +136,11 @@ class Progress:
     def load(self) -> None:
         """Read what an earlier try left (before the report is opened for writing)."""
         if self._store is not None:
-            saved = self._store.get(STATE_KEY)
+            try:
+                saved = self._store.get(STATE_KEY)
+            except Exception as error:  # the store is a service: its outage must not fail the run
+                self._store_failed(error)
+                saved = None
             if isinstance(saved, dict) and saved.get("version") == STATE_VERSION:
                 if saved.get("fingerprint") == self._fingerprint:
                     self.earlier = RowRanges(saved.get("updated") or ())
@@ -167,14 +171,23 @@ class Progress:
         if self._store is None or not self._dirty:
             return
         self._dirty = False
-        self._store.set(
-            STATE_KEY,
-            {
-                "version": STATE_VERSION,
-                "fingerprint": self._fingerprint,
-                "updated": self.updated.ranges()[:MAX_SAVED_RANGES],
-            },
+        value = {
+            "version": STATE_VERSION,
+            "fingerprint": self._fingerprint,
+            "updated": self.updated.ranges()[:MAX_SAVED_RANGES],
+        }
+        try:
+            self._store.set(STATE_KEY, value)
+        except Exception as error:
+            self._store_failed(error)
+
+    def _store_failed(self, error: Exception) -> None:
+        self._log.warning(
+            "The task state store failed (%s: %s): this try's progress is not kept there",
+            type(error).__name__,
+            error,
         )
+        self._store = None
 
     def _report_rows(self) -> Iterator[int]:
         assert self._report_file is not None

@@ -224,7 +224,10 @@ def _csv_rows(stream: IO[bytes], location: str) -> Iterator[RawRow]:
 def _csv_error(location: str, row: int, line: int, error: csv.Error) -> MoveworksValidationError:
     text = str(error)
     if "field larger than field limit" in text:
-        reason = f"row {row} (from line {line}) has a field longer than {csv.field_size_limit():,} characters"
+        reason = (
+            f"row {row} (from line {line}) has a field longer than {csv.field_size_limit():,} characters "
+            "(a quote left open makes one field of every line after it)"
+        )
     else:
         reason = (
             f"row {row}: the record starting on line {line} is not valid CSV ({text}); check its "

@@ -13,13 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from airflow_provider_moveworks.version_compat import load_retry_policy
+from airflow_provider_moveworks.version_compat import AIRFLOW_V_3_0_PLUS, load_retry_policy
 
 pytestmark = pytest.mark.integration
+# Airflow 2.11's dag.test() marks a timed-out try up_for_retry and ends there: no retry to watch.
+runs_retries = pytest.mark.skipif(not AIRFLOW_V_3_0_PLUS, reason="dag.test() runs retries on Airflow 3")
 
 ROWS = 500
 
 
+@runs_retries
 def test_a_timed_out_try_is_retried_and_resumes_without_resending(
     load_dag, emulator_connection, tmp_path, capfd
 ):
@@ -76,6 +79,7 @@ def _wait_for_patches(emu, count: int, process: subprocess.Popen[str]) -> None:
         time.sleep(0.01)
 
 
+@runs_retries
 def test_sigterm_to_the_task_process_stops_the_try_and_the_retry_resumes(
     dags_folder, emulator_connection, tmp_path
 ):

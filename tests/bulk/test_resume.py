@@ -200,3 +200,23 @@ def test_the_saved_progress_stays_small_when_updates_are_scattered(monkeypatch):
     progress.save()
 
     assert store.get(STATE_KEY)["updated"] == [[1, 1], [3, 3], [5, 5]]  # the first ones: a safe prefix
+
+
+def test_a_failing_state_store_does_not_fail_the_run(
+    make_operator, add_conversations, emulator_connection, capfd
+):
+    class BrokenStore:
+        def get(self, key: str, default: Any = None) -> Any:
+            raise RuntimeError("API server unreachable")
+
+        def set(self, key: str, value: Any, **_: Any) -> None:
+            raise RuntimeError("API server unreachable")
+
+    ids = add_conversations(3)
+
+    summary = make_operator(updates=[{"conversation_id": c, "archived": True} for c in ids]).execute(
+        context(BrokenStore())  # type: ignore[arg-type]
+    )
+
+    assert summary["updated"] == 3
+    assert "The task state store failed (RuntimeError: API server unreachable)" in capfd.readouterr().out
