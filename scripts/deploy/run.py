@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -61,18 +62,23 @@ def main() -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGHUP, on_signal)
+    passed = False
     try:
         deployment = Deployment(stack)
         stages = deployment.start()
         figures["start-up"] = f"{time.monotonic() - started:.0f} s ({stages})"
         figures.update(deployment.run_on_both_workers())
         figures.update(deployment.survive_a_killed_worker())
+        passed = True
     except Exception as error:
         print(f"\nDEPLOY TEST FAILED: {type(error).__name__}: {error}\n", file=sys.stderr)
         print(stack.diagnostics(), file=sys.stderr)
-        return 1
+        print(f"\nEverything the run wrote is kept in {root}", file=sys.stderr)
     finally:
-        stack.stop()
+        stack.stop()  # on success, failure, Ctrl-C or SIGTERM alike
+    if not passed:
+        return 1
+    shutil.rmtree(root, ignore_errors=True)
     figures["total time"] = f"{time.monotonic() - started:.0f} s"
     print("\nmake test-deploy: every check held")
     for key, value in figures.items():
