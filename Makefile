@@ -6,6 +6,7 @@
 #   make test-ui         the connection form in Airflow 3.3's web UI, in a headless Chromium
 #   make test-package    build sdist + wheel, twine check, install into a clean venv, run a DAG
 #   make bench           the performance figures
+#   make test-deploy     the sharded DAG on PostgreSQL, Redis and two Celery workers (Airflow 3.3)
 #   make mutation        plant bugs in the hook, client, bulk engine and validation; list the survivors
 
 PYTHON ?= python3
@@ -19,15 +20,21 @@ VENV ?= .venv-airflow$(AIRFLOW)
 endif
 
 CONSTRAINTS := constraints/airflow-$(AIRFLOW).txt
+# The OpenLineage provider is tested on 3.3 and 2.11 (pinned in their constraints).
+ifneq ($(filter $(AIRFLOW),3.3 2.11),)
+EXTRAS ?= test,lint,openlineage
+else
+EXTRAS ?= test,lint
+endif
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(AIRFLOW)
 
-.PHONY: install lint typecheck test test-airflow2 test-compat test-unit test-ui test-package demo bench mutation clean
+.PHONY: install lint typecheck test test-airflow2 test-compat test-unit test-ui test-package test-deploy demo bench mutation clean
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check "pip==26.3"
-	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e ".[test,lint]"
+	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e ".[$(EXTRAS)]"
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -61,6 +68,12 @@ test-package: install
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c $(CONSTRAINTS) -e ".[release]"
 	MOVEWORKS_PACKAGE_TESTS=1 $(BIN)/python -m pytest tests/packaging -q
 
+# Its own venv (.venv-deploy): the Celery and PostgreSQL packages stay out of the test venvs.
+test-deploy:
+	bash scripts/deploy/install-services.sh
+	$(MAKE) --no-print-directory AIRFLOW=3.3 VENV=.venv-deploy EXTRAS=deploy install
+	.venv-deploy/bin/python scripts/deploy/run.py
+
 demo: install
 	$(BIN)/python scripts/demo.py
 
@@ -72,4 +85,4 @@ mutation: install
 	$(BIN)/python scripts/mutation.py $(MUTATION_ARGS)
 
 clean:
-	rm -rf .venv .venv-airflow* .demo build dist *.egg-info ui-screenshots
+	rm -rf .venv .venv-airflow* .venv-deploy .demo build dist *.egg-info ui-screenshots

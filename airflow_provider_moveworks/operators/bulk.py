@@ -183,6 +183,7 @@ class MoveworksBulkUpdateConversationsOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_provider_moveworks.bulk.rows import RowSource
         from airflow_provider_moveworks.bulk.runner import BulkOptions, BulkRun
+        from airflow_provider_moveworks.exceptions import MoveworksBulkUpdateError
 
         source = RowSource(updates=self.updates, updates_file=self.updates_file)
         options = BulkOptions(
@@ -204,7 +205,12 @@ class MoveworksBulkUpdateConversationsOperator(BaseOperator):
             context=context,
         )
         self._run = run
-        summary = run.run()
+        try:
+            summary = run.run()
+        except MoveworksBulkUpdateError as error:
+            self._summary = error.summary
+            raise
+        self._summary = summary
         self.log.info("Bulk update summary: %s", {k: v for k, v in summary.items() if k != "failures"})
         return summary
 
@@ -214,6 +220,26 @@ class MoveworksBulkUpdateConversationsOperator(BaseOperator):
         run = self._run
         if run is not None:
             run.stop("on_kill")
+
+    # The last run's summary, for lineage; None until a run has counted its rows.
+    _summary: dict[str, Any] | None = None
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage (when its provider is installed): the ``updates_file`` read, the assistant's
+        conversations written, and the run's counts (``updated``, ``not_found``, ``failed``,
+        ``invalid``). See :mod:`airflow_provider_moveworks.lineage`."""
+        from airflow_provider_moveworks.lineage import operator_lineage
+
+        return operator_lineage(
+            moveworks_conn_id=self.moveworks_conn_id,
+            assistant_name=self.assistant_name,
+            updates_file=self.updates_file,
+            counts=self._summary,
+        )
+
+    def get_openlineage_facets_on_failure(self, task_instance: Any) -> Any:
+        """As on complete: a failed run reports the rows it counted before failing."""
+        return self.get_openlineage_facets_on_complete(task_instance)
 
 
 def _is_int(value: Any) -> bool:

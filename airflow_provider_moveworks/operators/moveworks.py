@@ -96,6 +96,7 @@ class MoveworksUpdateConversationOperator(BaseOperator):
         try:
             updated = self.hook.update_conversation(conversation_id, **body)
         except MoveworksError as error:
+            self._outcome = "not_found" if isinstance(error, MoveworksNotFoundError) else "failed"
             status = getattr(error, "status", None) or type(error).__name__
             self.log.info(
                 "Conversation %s: %s not updated, %s after %.0f ms",
@@ -108,10 +109,38 @@ class MoveworksUpdateConversationOperator(BaseOperator):
                 self._not_found(error)
                 return None
             raise
+        self._outcome = "updated"
         self.log.info(
             "Conversation %s: %s updated, 200 in %.0f ms", conversation_id, fields, _ms_since(started)
         )
         return updated
+
+    # What the last run did ("updated", "not_found", "failed"), for lineage; None if nothing was sent.
+    _outcome: str | None = None
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage (when its provider is installed): the assistant's conversations written, and
+        the counts (one of ``updated``, ``not_found``, ``failed``, ``invalid`` is 1). See
+        :mod:`airflow_provider_moveworks.lineage`."""
+        from airflow_provider_moveworks.lineage import operator_lineage, single_update_counts
+
+        return operator_lineage(
+            moveworks_conn_id=self.moveworks_conn_id,
+            assistant_name=self.assistant_name,
+            updates_file=None,
+            counts=single_update_counts(self, self._outcome, succeeded=True),
+        )
+
+    def get_openlineage_facets_on_failure(self, task_instance: Any) -> Any:
+        """As on complete, counting the update as ``failed``, ``not_found`` or ``invalid``."""
+        from airflow_provider_moveworks.lineage import operator_lineage, single_update_counts
+
+        return operator_lineage(
+            moveworks_conn_id=self.moveworks_conn_id,
+            assistant_name=self.assistant_name,
+            updates_file=None,
+            counts=single_update_counts(self, self._outcome, succeeded=False),
+        )
 
     def _not_found(self, error: MoveworksNotFoundError) -> None:
         if self.if_not_found == "skip":

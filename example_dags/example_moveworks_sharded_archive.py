@@ -1,0 +1,173 @@
+"""Apply a large export of conversation updates on several workers at once, within the API's limit.
+
+One bulk task is enough for tens of thousands of rows; past that, or to spread the load over a
+Celery or Kubernetes deployment, split the export into shards and run one bulk task per shard:
+
+1. ``split_export`` streams ``params.export`` (JSON Lines or CSV on any Airflow object-storage URI
+   every worker reaches) into ``params.shards`` shard files under ``params.work_dir``/<run id>/.
+   A conversation's rows all go to one shard (by a hash of its id), so that the bulk operator
+   still finds duplicates and conflicting rows across the whole export.
+2. ``archive_shard``: ``MoveworksBulkUpdateConversationsOperator`` mapped over the shards, under
+   the Airflow pool ``MOVEWORKS_POOL`` (at most ``MOVEWORKS_POOL_SLOTS`` shards at once), each
+   with its own ``report_file`` and ``max_requests_per_second = account limit / pool slots``:
+   however the shards are spread over workers, together they stay under the account's limit.
+3. ``combine`` adds the shard summaries into one (returned, and written to ``summary.json``
+   beside the reports), checks that they add up, and fails if any shard failed.
+
+The account limit, the pool and its slots are deployment settings, read from the environment
+when the file is parsed (``MOVEWORKS_ACCOUNT_REQUESTS_PER_SECOND``, default 100;
+``MOVEWORKS_POOL``, default ``moveworks``; ``MOVEWORKS_POOL_SLOTS``, default 4). Create the pool
+with as many slots: ``airflow pools set moveworks 4 "Moveworks API"``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import zlib
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from typing import IO, Any
+
+from airflow_provider_moveworks.operators.moveworks import MoveworksBulkUpdateConversationsOperator
+from airflow_provider_moveworks.version_compat import (
+    DAG,
+    AirflowFailException,
+    ObjectStoragePath,
+    Param,
+    task,
+)
+
+ACCOUNT_REQUESTS_PER_SECOND = float(os.environ.get("MOVEWORKS_ACCOUNT_REQUESTS_PER_SECOND", "100"))
+POOL = os.environ.get("MOVEWORKS_POOL", "moveworks")
+POOL_SLOTS = int(os.environ.get("MOVEWORKS_POOL_SLOTS", "4"))
+# The counts every bulk summary carries; ``total`` is their sum.
+COUNTS = ("updated", "not_found", "failed", "invalid", "duplicates")
+
+
+def lines(handle: IO[str]) -> Iterator[str]:
+    """A file's lines, read with readline: Airflow 2.11's object-storage files are not iterable."""
+    return iter(handle.readline, "")
+
+
+def shard_of(conversation_id: object, shards: int) -> int:
+    """The shard of a conversation: stable across runs and workers (unlike ``hash()``)."""
+    return zlib.crc32(str(conversation_id).encode()) % shards
+
+
+def _chain(first: str, rest: IO[str]) -> Iterator[str]:
+    """The line already read, then the rest of the file."""
+    yield first
+    yield from lines(rest)
+
+
+def is_csv(uri: str, first_line: str) -> bool:
+    """The bulk operator's own rule: the extension, else ``{`` starts JSON Lines."""
+    name = uri.lower()
+    if name.endswith((".jsonl", ".ndjson")):
+        return False
+    return name.endswith(".csv") or not first_line.lstrip().startswith("{")
+
+
+with DAG(
+    dag_id="example_moveworks_sharded_archive",
+    description="Split an export into shards, bulk-update them in parallel under a pool, add up",
+    schedule=None,
+    start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
+    catchup=False,
+    params={
+        "export": Param("file:///tmp/moveworks-export.jsonl", type="string", description="input URI"),
+        "work_dir": Param("file:///tmp/moveworks-sharded", type="string", description="output URI"),
+        "shards": Param(POOL_SLOTS, type="integer", minimum=1, maximum=1024, description="shard count"),
+    },
+    tags=["example", "moveworks"],
+) as dag:
+
+    @task
+    def split_export(params: dict[str, Any] | None = None, run_id: str | None = None) -> list[dict[str, str]]:
+        """Write the shard files; return one ``{updates_file, report_file}`` per shard."""
+        assert params is not None
+        assert run_id is not None
+        export, shards = params["export"], int(params["shards"])
+        folder = ObjectStoragePath(params["work_dir"]) / re.sub(r"[^A-Za-z0-9_.-]", "_", run_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        with ObjectStoragePath(export).open("r", encoding="utf-8-sig", newline="") as source:
+            first = source.readline()
+            csv_input = is_csv(export, first)
+            suffix = "csv" if csv_input else "jsonl"
+            paths = [folder / f"shard-{n:04d}.{suffix}" for n in range(shards)]
+            outputs = [path.open("w", encoding="utf-8", newline="") for path in paths]
+            counts = [0] * shards
+            try:
+                if csv_input:
+                    # The csv module keeps quoted line breaks inside one record.
+                    reader = csv.reader(_chain(first, source))
+                    header = next(reader, None)
+                    if header is None:
+                        raise AirflowFailException(f"{export} is empty")
+                    writers = [csv.writer(out) for out in outputs]
+                    for writer in writers:
+                        writer.writerow(header)
+                    id_column = header.index("conversation_id") if "conversation_id" in header else 0
+                    for record in reader:
+                        if not any(cell.strip() for cell in record):
+                            continue  # a blank line is not a row
+                        shard = shard_of(record[id_column] if id_column < len(record) else "", shards)
+                        writers[shard].writerow(record)
+                        counts[shard] += 1
+                else:
+                    for line in _chain(first, source):
+                        if not line.strip():
+                            continue
+                        try:
+                            conversation_id = json.loads(line).get("conversation_id")
+                        except (ValueError, AttributeError):
+                            conversation_id = None  # the shard's bulk task reports it invalid
+                        shard = shard_of(conversation_id, shards)
+                        outputs[shard].write(line if line.endswith("\n") else line + "\n")
+                        counts[shard] += 1
+            finally:
+                for out in outputs:
+                    out.close()
+        print(f"Split {sum(counts)} rows of {export} into {shards} shards: {counts}")
+        return [
+            {"updates_file": str(path), "report_file": str(folder / f"report-{n:04d}.jsonl")}
+            for n, path in enumerate(paths)
+        ]
+
+    @task(trigger_rule="all_done")
+    def combine(shards: list[dict[str, str]], summaries: Any) -> dict[str, Any]:
+        """One summary for the whole export; fails if a shard failed or a row went uncounted."""
+        done = [summary for summary in summaries if summary]
+        if len(done) != len(shards):
+            raise AirflowFailException(
+                f"{len(shards) - len(done)} of {len(shards)} shards failed; their reports say which rows"
+            )
+        combined: dict[str, Any] = {key: sum(int(summary[key]) for summary in done) for key in COUNTS}
+        combined["total"] = sum(int(summary["total"]) for summary in done)
+        combined["requests"] = sum(int(summary["requests"]) for summary in done)
+        combined["throttled"] = sum(int(summary["throttled"]) for summary in done)
+        # Rows a shard's earlier try had updated (a retry resumes from them instead of re-sending).
+        combined["resumed"] = sum(int(summary.get("resumed", 0)) for summary in done)
+        combined["shards"] = len(done)
+        combined["report_files"] = [shard["report_file"] for shard in shards]
+        if combined["total"] != sum(combined[key] for key in COUNTS):
+            raise AirflowFailException(f"the shard summaries do not add up: {combined}")
+        summary_file = ObjectStoragePath(shards[0]["report_file"]).parent / "summary.json"
+        with summary_file.open("w") as out:
+            out.write(json.dumps(combined, indent=2) + "\n")
+        print(f"Combined summary of {len(done)} shards: {combined}")
+        return combined
+
+    split = split_export()
+    archive_shard = MoveworksBulkUpdateConversationsOperator.partial(
+        task_id="archive_shard",
+        pool=POOL,
+        max_concurrency=8,
+        max_requests_per_second=ACCOUNT_REQUESTS_PER_SECOND / POOL_SLOTS,
+        retries=2,
+        retry_delay=timedelta(seconds=1),
+    ).expand_kwargs(split)
+    combine(split, archive_shard.output)

@@ -1,0 +1,124 @@
+"""The sharded-archive example DAG under ``dag.test()``: the export split by conversation, one bulk
+task per shard, and one summary that counts every row of the export exactly once."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+DAG_ID = "example_moveworks_sharded_archive"
+
+
+def report_rows(folder: Path) -> list[dict]:
+    return [json.loads(line) for path in sorted(folder.glob("report-*.jsonl")) for line in path.open()]
+
+
+def test_every_row_of_a_jsonl_export_is_applied_and_counted_once(load_dag, emulator_connection, tmp_path):
+    emu = emulator_connection
+    conversations = [emu.add_conversation(title=f"Old {n}") for n in range(40)]
+    before = emu.conversations()
+    rows = [
+        {"conversation_id": c["conversation_id"], "archived": True, "title": f"New {n}"}
+        for n, c in enumerate(conversations)
+    ]
+    rows.append(dict(rows[3]))  # the same change again: a duplicate, sent once
+    rows.append({"conversation_id": "conv_doesNotExist0000000000", "archived": True})
+    export = tmp_path / "export.jsonl"
+    export.write_text("\n".join(json.dumps(row) for row in rows) + "\n\n")
+
+    run = load_dag(DAG_ID).test(
+        run_conf={"export": export.as_uri(), "work_dir": (tmp_path / "work").as_uri(), "shards": 3}
+    )
+
+    assert str(run.state) == "success"
+    (folder,) = (tmp_path / "work").iterdir()
+    summary = json.loads((folder / "summary.json").read_text())
+    assert {key: summary[key] for key in ("total", "updated", "not_found", "failed", "invalid")} == {
+        "total": 42,
+        "updated": 40,
+        "not_found": 1,
+        "failed": 0,
+        "invalid": 0,
+    }
+    assert (summary["duplicates"], summary["shards"]) == (1, 3)
+    reported = report_rows(folder)
+    assert len(reported) == 42
+    assert sorted(row["conversation_id"] for row in reported) == sorted(
+        row["conversation_id"] for row in rows
+    )
+    # Every shard got rows, and a conversation's rows stayed together in one shard.
+    shard_ids = [
+        [json.loads(line)["conversation_id"] for line in path.open()]
+        for path in sorted(folder.glob("shard-*.jsonl"))
+    ]
+    assert all(shard_ids)
+    assert (
+        shard_ids[[conversations[3]["conversation_id"] in ids for ids in shard_ids].index(True)].count(
+            conversations[3]["conversation_id"]
+        )
+        == 2
+    )
+    after = emu.conversations()
+    titles = {c["conversation_id"]: f"New {n}" for n, c in enumerate(conversations)}
+    assert after == {
+        cid: {**c, "title": titles[cid], "archived": True, "updated_at": after[cid]["updated_at"]}
+        for cid, c in before.items()
+    }
+    assert emu.request_count(method="PATCH", status=200) == 40
+
+
+def test_a_csv_export_keeps_its_header_and_quoted_fields(load_dag, emulator_connection, tmp_path):
+    emu = emulator_connection
+    ids = [emu.add_conversation(title=f"Old {n}")["conversation_id"] for n in range(6)]
+    export = tmp_path / "export.csv"
+    # Columns in another order, and titles holding the delimiter and quotes.
+    export.write_text(
+        "archived,title,conversation_id\n"
+        + "".join(f'true,"Laptop, ""urgent"" {n}",{cid}\n' for n, cid in enumerate(ids))
+    )
+
+    run = load_dag(DAG_ID).test(
+        run_conf={"export": export.as_uri(), "work_dir": (tmp_path / "work").as_uri(), "shards": 2}
+    )
+
+    assert str(run.state) == "success"
+    state = emu.conversations()
+    assert [(state[cid]["title"], state[cid]["archived"]) for cid in ids] == [
+        (f'Laptop, "urgent" {n}', True) for n in range(6)
+    ]
+    (folder,) = (tmp_path / "work").iterdir()
+    assert json.loads((folder / "summary.json").read_text())["updated"] == 6
+    shard_ids = [
+        {line.rsplit(",", 1)[1].strip() for line in path.read_text().splitlines()[1:]}
+        for path in sorted(folder.glob("shard-*.csv"))
+    ]
+    assert len(shard_ids) == 2
+    assert shard_ids[0] | shard_ids[1] == set(ids)
+    assert not shard_ids[0] & shard_ids[1]
+
+
+def test_the_run_fails_when_one_shard_fails(load_dag, emulator_connection, tmp_path):
+    emu = emulator_connection
+    ids = [emu.add_conversation(title=f"Old {n}")["conversation_id"] for n in range(12)]
+    rows = [{"conversation_id": cid, "archived": True} for cid in ids]
+    rows.append({"conversation_id": "conv_bad/../x", "archived": True})  # invalid: its shard sends nothing
+    export = tmp_path / "export.jsonl"
+    export.write_text("".join(json.dumps(row) + "\n" for row in rows))
+
+    run = load_dag(DAG_ID).test(
+        run_conf={"export": export.as_uri(), "work_dir": (tmp_path / "work").as_uri(), "shards": 3}
+    )
+
+    assert str(run.state) == "failed"
+    states = {(ti.task_id, ti.map_index): str(ti.state) for ti in run.get_task_instances()}
+    assert sorted(states.values()).count("failed") == 2  # the invalid row's shard, then combine
+    assert states[("combine", -1)] == "failed"
+    (folder,) = (tmp_path / "work").iterdir()
+    assert not (folder / "summary.json").exists()
+    # The other shards still applied their rows.
+    updated = emu.request_count(method="PATCH", status=200)
+    assert 0 < updated < 12

@@ -1,0 +1,84 @@
+"""OpenLineage naming: files and object storage as OpenLineage names them, the conversations as one
+dataset per assistant and API host; and none of it loaded by a DAG parse."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+PROBE = """
+import sys
+from airflow_provider_moveworks.version_compat import BaseOperator
+before = set(sys.modules)
+import airflow_provider_moveworks.operators.moveworks
+import airflow_provider_moveworks.operators.bulk
+added = set(sys.modules) - before
+print(sorted(m for m in added if "lineage" in m))
+"""
+
+
+def test_importing_the_operators_loads_no_lineage_code() -> None:
+    out = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    ("location", "expected"),
+    [
+        ("/data/exports/archive.csv", ("file", "/data/exports/archive.csv")),
+        ("file:///data/exports/archive.csv", ("file", "/data/exports/archive.csv")),
+        ("file://fileserver/exports/a.jsonl", ("file://fileserver", "/exports/a.jsonl")),
+        ("s3://hr-bot/exports/2026-01-01/archive.csv", ("s3://hr-bot", "exports/2026-01-01/archive.csv")),
+        ("s3://aws_prod@hr-bot/exports/a.csv", ("s3://hr-bot", "exports/a.csv")),
+        ("gcs://hr-bot/exports/a.csv", ("gs://hr-bot", "exports/a.csv")),
+        ("gs://hr-bot/a.csv", ("gs://hr-bot", "a.csv")),
+    ],
+)
+def test_files_are_named_as_openlineage_names_them(location: str, expected: tuple[str, str]) -> None:
+    lineage = pytest.importorskip("airflow_provider_moveworks.lineage", exc_type=ImportError)
+
+    dataset = lineage.file_dataset(location)
+
+    assert (dataset.namespace, dataset.name) == expected
+
+
+def test_a_relative_path_is_named_by_its_absolute_path(tmp_path, monkeypatch) -> None:
+    lineage = pytest.importorskip("airflow_provider_moveworks.lineage", exc_type=ImportError)
+    monkeypatch.chdir(tmp_path)
+
+    dataset = lineage.file_dataset("updates.csv")
+
+    assert (dataset.namespace, dataset.name) == ("file", str(tmp_path / "updates.csv"))
+
+
+@pytest.mark.parametrize(
+    ("base_url", "namespace"),
+    [
+        ("https://api.moveworks.ai/rest/v1beta1", "moveworks://api.moveworks.ai"),
+        ("http://127.0.0.1:8080/rest/v1beta1", "moveworks://127.0.0.1:8080"),
+    ],
+)
+def test_the_conversations_are_one_dataset_per_api_host_and_assistant(base_url: str, namespace: str) -> None:
+    lineage = pytest.importorskip("airflow_provider_moveworks.lineage", exc_type=ImportError)
+
+    dataset = lineage.conversations_dataset(base_url, "HR Bot")
+
+    assert (dataset.namespace, dataset.name) == (namespace, "HR Bot")
+
+
+def test_an_unreadable_connection_drops_only_the_output(set_connection) -> None:
+    lineage = pytest.importorskip("airflow_provider_moveworks.lineage", exc_type=ImportError)
+
+    result = lineage.operator_lineage(
+        moveworks_conn_id="missing_connection",
+        assistant_name=None,
+        updates_file="s3://bucket/a.csv",
+        counts={"updated": 2, "not_found": 0, "failed": 1, "invalid": 0, "duplicates": 3, "total": 6},
+    )
+
+    assert [(d.namespace, d.name) for d in result.inputs] == [("s3://bucket", "a.csv")]
+    assert result.outputs == []
+    facet = result.run_facets["moveworks"]
+    assert (facet.updated, facet.not_found, facet.failed, facet.invalid) == (2, 0, 1, 0)
