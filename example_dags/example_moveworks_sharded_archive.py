@@ -31,14 +31,9 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import IO, Any
 
+from airflow.providers.common.compat.sdk import DAG, AirflowFailException, ObjectStoragePath, Param, task
+
 from airflow_provider_moveworks.operators.moveworks import MoveworksBulkUpdateConversationsOperator
-from airflow_provider_moveworks.version_compat import (
-    DAG,
-    AirflowFailException,
-    ObjectStoragePath,
-    Param,
-    task,
-)
 
 ACCOUNT_REQUESTS_PER_SECOND = float(os.environ.get("MOVEWORKS_ACCOUNT_REQUESTS_PER_SECOND", "100"))
 POOL = os.environ.get("MOVEWORKS_POOL", "moveworks")

@@ -3,11 +3,12 @@ and one single update; and a DAG whose updates fail (a 404 with if_not_found="fa
 
 from __future__ import annotations
 
+from airflow.providers.common.compat.sdk import DAG
+
 from airflow_provider_moveworks.operators.moveworks import (
     MoveworksBulkUpdateConversationsOperator,
     MoveworksUpdateConversationOperator,
 )
-from airflow_provider_moveworks.version_compat import DAG
 
 with DAG(
     dag_id="moveworks_lineage_test",
