@@ -181,6 +181,11 @@ BAD_URLS_WITH_CREDENTIALS = [
     "https://user:PASSWORD-9z@api.moveworks.ai/rest?x=1#y",
     "user:PASSWORD-9z@api.moveworks.ai",
     "https://:PASSWORD-9z@api.moveworks.ai",
+    # A password holding "#", "?" or "/" ends the host part early for a URL parser.
+    "https://user:PASSWORD-9z#x@api.moveworks.ai/rest",
+    "https://user:PASSWORD-9z?x@api.moveworks.ai/rest",
+    "https://user:x/PASSWORD-9z@api.moveworks.ai/rest",
+    "http://user:PASSWORD-9z/@127.0.0.1:8787/rest",
 ]
 
 
