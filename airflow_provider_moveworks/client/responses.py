@@ -88,14 +88,14 @@ def positive_seconds(value: Any) -> float | None:
     """A positive, finite number of seconds (``expires_in``), also given as a numeric string."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, str):
-        try:
-            value = float(value.strip())
-        except ValueError:
-            return None
-    if isinstance(value, (int, float)) and 0 < value < float("inf"):
-        return float(value)
-    return None
+    if not isinstance(value, (str, int, float)):
+        return None
+    try:
+        # An int too large for a float (a JSON number of 400 digits) is as unusable as infinity.
+        seconds = float(value.strip() if isinstance(value, str) else value)
+    except (ValueError, OverflowError):
+        return None
+    return seconds if 0 < seconds < float("inf") else None  # also NaN
 
 
 def list_page(body: dict[str, Any], response: requests.Response, what: str) -> tuple[list[Any], str | None]:
