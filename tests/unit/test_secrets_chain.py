@@ -317,6 +317,42 @@ def test_a_server_echoing_the_bearer_token_leaks_neither_token_nor_key(monkeypat
     assert_no_secret(caught.value, "tok+/=%secret-1", ODD_SECRET)
 
 
+LATIN_1_KEY = "kéy-Sécret-7c1d"
+
+
+def test_a_server_echoing_the_latin_1_bytes_of_a_non_ascii_api_key_leaks_none_of_it(
+    monkeypatch, api
+) -> None:
+    """The Authorization header goes out in Latin-1; a body echoing it is read as UTF-8."""
+    use_connection(monkeypatch, password=LATIN_1_KEY)
+    echoed = b"Authorization: Bearer " + LATIN_1_KEY.encode("latin-1")
+    api.patch(CONV_URL, status=500, body=echoed, content_type="text/plain")
+    with pytest.raises(MoveworksServerError) as caught:
+        MoveworksHook().update_conversation(CONV_ID, archived=True)
+    said = everything_said(caught.value)
+    assert "Bearer ***" in said
+    for fragment in ("cret-7c1d", "k\ufffdy", "y-S"):
+        assert fragment not in said
+
+
+def test_a_header_echoing_the_utf_8_form_of_a_client_secret_leaks_none_of_it(monkeypatch, api) -> None:
+    """The form body goes out in UTF-8; a header echoing it is read as Latin-1."""
+    hook = oauth(monkeypatch)
+    misread = quote_plus(ODD_SECRET).encode().decode("latin-1")  # the form: ASCII either way
+    misread_raw = ODD_SECRET.encode("utf-8").decode("latin-1")
+    api.post(
+        TOKEN_URL,
+        status=400,
+        json={"error": "invalid_client"},
+        headers={"x-moveworks-root-uuid": f"{misread} {misread_raw}"},
+    )
+    with pytest.raises(MoveworksAuthenticationError) as caught:
+        hook.update_conversation(CONV_ID, archived=True)
+    said = everything_said(caught.value)
+    assert misread_raw not in said
+    assert_no_secret(caught.value, ODD_SECRET)
+
+
 def test_a_connection_error_quoting_the_api_key_is_redacted(monkeypatch, api) -> None:
     use_connection(monkeypatch, password=ODD_API_KEY)
     api.patch(CONV_URL, body=requests.ConnectionError(f"reset while sending {quote(ODD_API_KEY)}"))
