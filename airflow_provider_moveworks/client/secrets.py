@@ -3,6 +3,7 @@ URL percent-encodes it, a JSON body or a repr escapes it. Redaction replaces eac
 
 from __future__ import annotations
 
+import contextlib
 import json
 from urllib.parse import quote, quote_plus
 
@@ -25,8 +26,6 @@ def secret_forms(secret: str) -> set[str]:
         # echoing it is read as UTF-8 (each such byte a U+FFFD); a form body goes out in UTF-8
         # and a header echoing it is read as Latin-1.
         forms.add(secret.encode("utf-8").decode("latin-1"))
-        try:
+        with contextlib.suppress(UnicodeEncodeError):  # not Latin-1: never sent in a header
             forms.add(secret.encode("latin-1").decode("utf-8", "replace"))
-        except UnicodeEncodeError:
-            pass  # cannot travel in a header, so never sent there
     return {form for form in forms if form}

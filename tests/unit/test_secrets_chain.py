@@ -320,9 +320,7 @@ def test_a_server_echoing_the_bearer_token_leaks_neither_token_nor_key(monkeypat
 LATIN_1_KEY = "kéy-Sécret-7c1d"
 
 
-def test_a_server_echoing_the_latin_1_bytes_of_a_non_ascii_api_key_leaks_none_of_it(
-    monkeypatch, api
-) -> None:
+def test_a_server_echoing_the_latin_1_bytes_of_a_non_ascii_api_key_leaks_none_of_it(monkeypatch, api) -> None:
     """The Authorization header goes out in Latin-1; a body echoing it is read as UTF-8."""
     use_connection(monkeypatch, password=LATIN_1_KEY)
     echoed = b"Authorization: Bearer " + LATIN_1_KEY.encode("latin-1")
