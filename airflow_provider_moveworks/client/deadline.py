@@ -41,6 +41,7 @@ class AttemptDeadline:
         self.expired = False
         self.sent = False
         self.finished = False
+        self.connecting = False
         self._lock = threading.Lock()
         self._sockets: list[socket.socket] = []
         self._outer: AttemptDeadline | None = None
@@ -74,6 +75,21 @@ class AttemptDeadline:
         with self._lock:
             if not self.finished:
                 self._sockets.append(sock)
+                if self.expired and self._may_cut():
+                    _shut(sock)
+
+    def connect_phase(self, connecting: bool) -> None:
+        """Opening the connection: the TCP connect, a proxy's CONNECT tunnel, the TLS handshake.
+        Nothing of the request has left yet, so an expired deadline may end it at once (a proxy
+        trickling its answer to CONNECT would otherwise stretch the attempt without end)."""
+        with self._lock:
+            self.connecting = connecting
+            if connecting and self.expired:
+                self._shut_all()
+
+    def _may_cut(self) -> bool:
+        """Shutting the socket now cannot cut a request in half."""
+        return self.sent or self.connecting
 
     def request_sent(self) -> None:
         """The whole request is out: from now on an expired deadline ends the attempt."""
@@ -87,7 +103,7 @@ class AttemptDeadline:
             if self.finished:
                 return
             self.expired = True
-            if self.sent:
+            if self._may_cut():
                 self._shut_all()
 
     def _shut_all(self) -> None:
@@ -149,10 +165,19 @@ _WATCHDOG = _Watchdog()
 class _WatchedHTTPConnection(HTTPConnection):
     def _new_conn(self) -> socket.socket:
         _start()  # the TCP connect is part of the attempt
-        return super()._new_conn()
+        sock = super()._new_conn()
+        _use(sock)  # before a proxy's CONNECT tunnel or the TLS handshake, which read from it
+        return sock
 
     def connect(self) -> None:
-        super().connect()
+        deadline = current_deadline()
+        if deadline is not None:
+            deadline.connect_phase(True)
+        try:
+            super().connect()
+        finally:
+            if deadline is not None:
+                deadline.connect_phase(False)
         _use(self.sock)
 
     def request(self, *args: Any, **kwargs: Any) -> None:

@@ -125,3 +125,28 @@ def test_each_retry_gets_its_own_deadline(monkeypatch) -> None:
         elapsed = time.monotonic() - started
         assert server.requests == 2
     assert elapsed < 2 * 1 + 1, f"took {elapsed:.1f} s"
+
+
+def test_a_proxy_trickling_its_answer_to_connect_fails_the_attempt_within_timeout_plus_one_second(
+    monkeypatch,
+) -> None:
+    """The CONNECT tunnel is part of the attempt; nothing of the request has left during it."""
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    with TrickleServer("headers") as proxy:
+        proxy_url = proxy.url.rsplit("/rest/", 1)[0]
+        # Reached only through the proxy, whose tunnel never opens.
+        hook = hook_for(
+            "https://127.0.0.1:9/rest/v1beta1",
+            monkeypatch,
+            timeout=1,
+            max_retries=0,
+            proxies={"https": proxy_url},
+        )
+        started = time.monotonic()
+        with pytest.raises(MoveworksTimeoutError) as caught:
+            hook.update_conversation(CONV_ID, archived=True)
+        elapsed = time.monotonic() - started
+        assert proxy.requests == 1  # the CONNECT
+    assert elapsed < 1 + 1, f"took {elapsed:.1f} s"
+    assert str(caught.value) == f"Updating conversation {CONV_ID}: no answer within 1 s (not sent)"
