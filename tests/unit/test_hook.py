@@ -235,8 +235,22 @@ def test_a_retry_after_at_the_cap_is_slept_on(hook, api, sleeps) -> None:
     assert sleeps == [120.0]
 
 
-@pytest.mark.parametrize("retry_after", ["0", "-5", "Tue, 14 Nov 2023 22:13:32 GMT", "nan", "soon"])
+@pytest.mark.parametrize(
+    "retry_after",
+    ["0", "-5", "Tue, 14 Nov 2023 22:13:32 GMT", "nan", "soon", "0.001", "1e-9", "0.9"],
+)
 def test_a_retry_after_of_no_wait_gets_the_normal_backoff(hook, api, sleeps, mocker, retry_after) -> None:
+    mocker.patch("airflow_provider_moveworks.client.retry.random.random", return_value=0.0)
+    api.patch(CONV_URL, status=429, headers={"Retry-After": retry_after})
+    api.patch(CONV_URL, json=CONVERSATION)
+    hook.update_conversation(CONV_ID, archived=True)
+    assert sleeps == [0.25]
+
+
+@pytest.mark.parametrize("retry_after", ["1_000", "\uff17", "\u0663"])
+def test_a_retry_after_python_reads_as_a_number_but_a_header_does_not_gets_the_backoff(
+    hook, api, sleeps, mocker, retry_after
+) -> None:
     mocker.patch("airflow_provider_moveworks.client.retry.random.random", return_value=0.0)
     api.patch(CONV_URL, status=429, headers={"Retry-After": retry_after})
     api.patch(CONV_URL, json=CONVERSATION)
