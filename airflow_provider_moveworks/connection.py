@@ -131,7 +131,11 @@ class _Extras:
     """Extras by bare name, falling back to the ``extra__moveworks__<name>`` keys of older forms.
     Empty strings (what an untouched form field stores) count as absent."""
 
-    def __init__(self, raw: dict[str, Any]) -> None:
+    def __init__(self, raw: Any) -> None:
+        if not isinstance(raw, dict):  # extra holding a JSON list, string or number
+            raise MoveworksValidationError(
+                "connection extra", f"is a JSON {type(raw).__name__}, not an object of named fields"
+            )
         self._raw = raw
 
     def get(self, name: str) -> Any:
@@ -308,15 +312,15 @@ def proxy_secrets(proxies: dict[str, str] | None) -> set[str]:
 def _number(value: Any, field_name: str) -> float:
     if isinstance(value, bool):
         raise MoveworksValidationError(field_name, f"{describe(value)} is not a number")
-    if isinstance(value, (int, float)):
-        number = float(value)
-    elif isinstance(value, str):
-        try:
-            number = float(value.strip())
-        except ValueError:
-            raise MoveworksValidationError(field_name, f"{describe(value)} is not a number") from None
-    else:
+    if not isinstance(value, (int, float, str)):
         raise MoveworksValidationError(field_name, f"{describe(value)} is not a number")
-    if number != number or number in (float("inf"), float("-inf")):
+    number: float | None
+    try:
+        number = float(value.strip() if isinstance(value, str) else value)
+    except ValueError:
+        raise MoveworksValidationError(field_name, f"{describe(value)} is not a number") from None
+    except OverflowError:  # an int too large for a float (a JSON number of 400 digits)
+        number = None
+    if number is None or number != number or number in (float("inf"), float("-inf")):
         raise MoveworksValidationError(field_name, f"{describe(value)} is not a finite number")
     return number
