@@ -53,21 +53,34 @@ def json_object(response: requests.Response, what: str, redact: Redact) -> dict[
             f"{what}: Moveworks answered {response.status_code} with {_describe_body(response, redact)} "
             "instead of a JSON object; check that the base URL points at the Moveworks API",
             status=response.status_code,
-            request_id=_request_id(response, redact),
+            request_id=request_id(response, redact),
         )
     return body
 
 
-def conversation(body: Any, response: requests.Response, what: str) -> dict[str, Any]:
-    """A Conversation with every required field of the right type."""
+def conversation(body: Any, response: requests.Response, what: str, redact: Redact) -> dict[str, Any]:
+    """A Conversation with every required field of the right type, and no secret in any of its
+    text: it becomes a task's XCom, and a server echoing the request would put one there."""
     problem = _conversation_problem(body)
     if problem:
         raise MoveworksClientError(
             f"{what}: Moveworks answered {response.status_code} with a conversation {problem}",
             status=response.status_code,
-            request_id=response.headers.get(REQUEST_ID_HEADER),
+            request_id=request_id(response, redact),
         )
-    return dict(body)
+    redacted: dict[str, Any] = _redacted(body, redact)
+    return redacted
+
+
+def _redacted(value: Any, redact: Redact) -> Any:
+    """``value`` with ``redact`` applied to every string in it, keys included."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {_redacted(key, redact): _redacted(item, redact) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_redacted(item, redact) for item in value]
+    return value
 
 
 def _conversation_problem(body: Any) -> str | None:
@@ -98,7 +111,9 @@ def positive_seconds(value: Any) -> float | None:
     return seconds if 0 < seconds < float("inf") else None  # also NaN
 
 
-def list_page(body: dict[str, Any], response: requests.Response, what: str) -> tuple[list[Any], str | None]:
+def list_page(
+    body: dict[str, Any], response: requests.Response, what: str, redact: Redact
+) -> tuple[list[Any], str | None]:
     """A page of the list operation: its conversations and the cursor of the next page, if any."""
     items = body.get("conversations")
     metadata = body.get("metadata")
@@ -114,7 +129,7 @@ def list_page(body: dict[str, Any], response: requests.Response, what: str) -> t
         raise MoveworksClientError(
             f"{what}: Moveworks answered {response.status_code} with a page that has {problem}",
             status=response.status_code,
-            request_id=response.headers.get(REQUEST_ID_HEADER),
+            request_id=request_id(response, redact),
         )
     return items, cursor or None
 
@@ -151,7 +166,7 @@ def api_error(
         status=status,
         code=redact(code) if code else None,
         api_message=redact(message) if message else None,
-        request_id=_request_id(response, redact),
+        request_id=request_id(response, redact),
         conversation_id=conversation_id,
         retry_after=retry_after,
     )
@@ -174,7 +189,8 @@ def _error_fields(body: Any) -> tuple[str | None, str | None]:
     return None, None
 
 
-def _request_id(response: requests.Response, redact: Redact) -> str | None:
+def request_id(response: requests.Response, redact: Redact) -> str | None:
+    """The ``x-moveworks-root-uuid`` header, redacted: a server may echo anything in it."""
     value = response.headers.get(REQUEST_ID_HEADER)
     return redact(value) if value else None
 

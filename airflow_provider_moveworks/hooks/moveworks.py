@@ -14,12 +14,12 @@ from airflow_provider_moveworks.client.auth import ApiKeyAuth, ClientCredentials
 from airflow_provider_moveworks.client.call import ApiCall, transport_error
 from airflow_provider_moveworks.client.deadline import AttemptDeadline, DeadlineAdapter
 from airflow_provider_moveworks.client.responses import (
-    REQUEST_ID_HEADER,
     api_error,
     conversation,
     json_object,
     list_page,
     positive_seconds,
+    request_id,
 )
 from airflow_provider_moveworks.client.retry import retry_delay, waits_too_long
 from airflow_provider_moveworks.client.secrets import secret_forms
@@ -212,7 +212,9 @@ class MoveworksHook(BaseHook):
             json=body,
         )
         response = self._send_with_retries(call)
-        result = conversation(json_object(response, call.purpose, self._redact), response, call.purpose)
+        result = conversation(
+            json_object(response, call.purpose, self._redact), response, call.purpose, self._redact
+        )
         self._check_answer(call, body, result, response)
         return result
 
@@ -234,7 +236,7 @@ class MoveworksHook(BaseHook):
             f"{call.purpose}: Moveworks answered {response.status_code} with a conversation that "
             f"{problem}; {outcome}",
             status=response.status_code,
-            request_id=response.headers.get(REQUEST_ID_HEADER),
+            request_id=request_id(response, self._redact),
             conversation_id=call.conversation_id,
         )
 
@@ -248,7 +250,9 @@ class MoveworksHook(BaseHook):
             conversation_id=conversation_id,
         )
         response = self._send_with_retries(call)
-        result = conversation(json_object(response, call.purpose, self._redact), response, call.purpose)
+        result = conversation(
+            json_object(response, call.purpose, self._redact), response, call.purpose, self._redact
+        )
         self._check_answer(call, {}, result, response)
         return result
 
@@ -274,10 +278,10 @@ class MoveworksHook(BaseHook):
             )
             response = self._send_with_retries(call)
             items, cursor = list_page(
-                json_object(response, call.purpose, self._redact), response, call.purpose
+                json_object(response, call.purpose, self._redact), response, call.purpose, self._redact
             )
             for item in items:
-                yield conversation(item, response, call.purpose)
+                yield conversation(item, response, call.purpose, self._redact)
             if cursor is None:
                 return
             empty_pages = 0 if items else empty_pages + 1

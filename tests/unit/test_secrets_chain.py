@@ -18,6 +18,7 @@ import responses
 from airflow_provider_moveworks.client.secrets import secret_forms
 from airflow_provider_moveworks.exceptions import (
     MoveworksAuthenticationError,
+    MoveworksClientError,
     MoveworksConnectionError,
     MoveworksServerError,
     MoveworksTokenError,
@@ -372,3 +373,52 @@ def test_every_form_of_a_secret_is_known_to_the_redaction() -> None:
         json.dumps(ODD_SECRET)[1:-1],
     } <= forms
     assert quote(ODD_SECRET, safe="").lower() in forms
+
+
+def test_a_conversation_echoing_the_bearer_token_reaches_no_xcom(monkeypatch, api) -> None:
+    """What the hook returns becomes the task's XCom."""
+    use_connection(monkeypatch, password=ODD_API_KEY)
+    api.add_callback(
+        responses.PATCH,
+        CONV_URL,
+        callback=lambda r: (
+            200,
+            {},
+            json.dumps(
+                {
+                    **CONVERSATION,
+                    "title": r.headers["Authorization"],
+                    "echo": {"headers": [r.headers["Authorization"]], quote(ODD_API_KEY, safe=""): 1},
+                }
+            ),
+        ),
+    )
+    result = MoveworksHook().update_conversation(CONV_ID, archived=True)
+    said = repr(result)
+    assert result["title"] == "Bearer ***"
+    for form in secret_forms(ODD_API_KEY):
+        assert form not in said
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"conversations": "not a list"},
+        {**CONVERSATION, "conversation_id": "conv_another1"},
+    ],
+)
+def test_a_request_id_echoing_the_api_key_is_redacted_in_every_answer_check(monkeypatch, api, answer) -> None:
+    use_connection(monkeypatch, password=ODD_API_KEY)
+    headers = {"x-moveworks-root-uuid": f"echo {ODD_API_KEY}"}
+    api.get(re.compile(r".*/conversations(\?.*)?$"), json=answer, headers=headers)
+    api.get(CONV_URL, json=answer, headers=headers)
+    hook = MoveworksHook()
+    read = (
+        (lambda: list(hook.list_conversations()))
+        if "conversations" in answer
+        else (lambda: hook.get_conversation(CONV_ID))
+    )
+    with pytest.raises(MoveworksClientError) as caught:
+        read()
+    assert caught.value.request_id == "echo ***"
+    assert_no_secret(caught.value, ODD_API_KEY)
