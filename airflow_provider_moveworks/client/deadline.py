@@ -42,6 +42,7 @@ class AttemptDeadline:
         self.sent = False
         self.finished = False
         self.connecting = False
+        self.connect_failed = False  # opening the connection failed: nothing was sent
         self._lock = threading.Lock()
         self._sockets: list[socket.socket] = []
         self._outer: AttemptDeadline | None = None
@@ -175,6 +176,10 @@ class _WatchedHTTPConnection(HTTPConnection):
             deadline.connect_phase(True)
         try:
             super().connect()
+        except BaseException:
+            if deadline is not None:
+                deadline.connect_failed = True
+            raise
         finally:
             if deadline is not None:
                 deadline.connect_phase(False)
