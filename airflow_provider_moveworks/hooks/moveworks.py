@@ -45,6 +45,25 @@ USER_AGENT = f"airflow-provider-moveworks/{__version__}"
 LIST_PAGE_SIZE_MAX = 100
 # Empty pages that still carry a cursor, in a row, before the walk is given up as a loop.
 MAX_EMPTY_PAGES = 3
+# The largest answer read (after decompression): a page of 100 conversations is far smaller.
+MAX_BODY_BYTES = 32 * 1024 * 1024
+BODY_CHUNK_BYTES = 65536
+
+
+def _read_body(response: requests.Response, limit: int) -> bool:
+    """Read the (decoded) body of a streamed response into it, if it is at most ``limit`` bytes;
+    otherwise close the response and say so. A server (or a proxy) that keeps sending within
+    the attempt's deadline must not fill the worker's memory."""
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in response.iter_content(BODY_CHUNK_BYTES):
+        size += len(chunk)
+        if size > limit:
+            response.close()
+            return False
+        chunks.append(chunk)
+    response._content = b"".join(chunks)
+    return True
 
 
 class RequestStats:
@@ -388,7 +407,7 @@ class MoveworksHook(BaseHook):
             try:
                 # verify and proxies go on every call: requests lets REQUESTS_CA_BUNDLE and the
                 # proxy environment variables override what is set on the session.
-                return session.request(
+                response = session.request(
                     call.method,
                     call.url,
                     params=call.params,
@@ -399,9 +418,19 @@ class MoveworksHook(BaseHook):
                     verify=settings.verify,
                     proxies=settings.proxies,
                     allow_redirects=False,
+                    stream=True,  # the body is read below, at most MAX_BODY_BYTES of it
                 )
+                if _read_body(response, MAX_BODY_BYTES):
+                    return response
             except requests.RequestException as error:
                 failure = transport_error(call, error, deadline, settings.timeout, self._redact)
+            else:
+                failure = MoveworksClientError(
+                    f"{call.purpose}: Moveworks answered {response.status_code} with a body larger than "
+                    f"{MAX_BODY_BYTES} bytes; it was not read further",
+                    status=response.status_code,
+                    request_id=request_id(response, self._redact),
+                )
         raise failure  # outside the handler: the original (which may quote a proxy URL) stays out
 
     def _fetch_token(self) -> tuple[str, float]:
