@@ -66,6 +66,16 @@ def _read_body(response: requests.Response, limit: int) -> bool:
     return True
 
 
+def _proxies_for(url: str, proxies: dict[str, str] | None) -> dict[str, str | None] | None:
+    """The proxies of one call. Plain http goes to a loopback host only, that is to this very
+    machine: never through a proxy, neither the connection's nor one from the environment
+    (``HTTP_PROXY``), which would carry the bearer token over the network in clear text."""
+    if not url.lower().startswith("http://"):
+        return dict(proxies) if proxies else None
+    # None drops the session's own entry; no_proxy "*" keeps the environment's out.
+    return {"no_proxy": "*", **dict.fromkeys(proxies or {}, None)}
+
+
 class RequestStats:
     """Counts what the hook sent, safely across threads (the bulk operator reports them)."""
 
@@ -416,7 +426,7 @@ class MoveworksHook(BaseHook):
                     auth=auth,
                     timeout=settings.timeout,
                     verify=settings.verify,
-                    proxies=settings.proxies,
+                    proxies=_proxies_for(call.url, settings.proxies),
                     allow_redirects=False,
                     stream=True,  # the body is read below, at most MAX_BODY_BYTES of it
                 )
