@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 from functools import cached_property
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import requests
 
@@ -66,14 +66,15 @@ def _read_body(response: requests.Response, limit: int) -> bool:
     return True
 
 
-def _proxies_for(url: str, proxies: dict[str, str] | None) -> dict[str, str | None] | None:
+def _proxies_for(url: str, proxies: dict[str, str] | None) -> dict[str, str] | None:
     """The proxies of one call. Plain http goes to a loopback host only, that is to this very
     machine: never through a proxy, neither the connection's nor one from the environment
     (``HTTP_PROXY``), which would carry the bearer token over the network in clear text."""
     if not url.lower().startswith("http://"):
         return dict(proxies) if proxies else None
     # None drops the session's own entry; no_proxy "*" keeps the environment's out.
-    return {"no_proxy": "*", **dict.fromkeys(proxies or {}, None)}
+    # (requests' type hints do not show that a None value removes an entry.)
+    return cast("dict[str, str]", {"no_proxy": "*", **dict.fromkeys(proxies or {}, None)})
 
 
 class RequestStats:
