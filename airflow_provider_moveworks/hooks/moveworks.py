@@ -290,9 +290,10 @@ class MoveworksHook(BaseHook):
         self, *, archived: bool = False, page_size: int = LIST_PAGE_SIZE_MAX
     ) -> Iterator[dict[str, Any]]:
         """Every conversation with the given archived flag, newest ``updated_at`` first, page by
-        page (``page_size`` 1-100) following ``metadata.next_cursor``. A malformed page, a cursor
-        seen before, or more than 3 empty pages in a row that still carry a cursor end the walk
-        with a :class:`MoveworksClientError`."""
+        page (``page_size`` 1-100) following ``metadata.next_cursor``, each conversation once. A
+        malformed page, a cursor seen before, or more than 3 pages in a row that still carry a
+        cursor but no conversation not seen before end the walk with a
+        :class:`MoveworksClientError`."""
         if (
             isinstance(page_size, bool)
             or not isinstance(page_size, int)
@@ -301,6 +302,7 @@ class MoveworksHook(BaseHook):
             raise MoveworksValidationError("page_size", f"{page_size!r} is not a whole number from 1 to 100")
         params: dict[str, Any] = {"limit": page_size, "archived": "true" if archived else "false"}
         seen_cursors: set[str] = set()
+        seen_ids: set[str] = set()
         empty_pages = 0
         while True:
             call = ApiCall(
@@ -310,15 +312,23 @@ class MoveworksHook(BaseHook):
             items, cursor = list_page(
                 json_object(response, call.purpose, self._redact), response, call.purpose, self._redact
             )
+            new = 0
             for item in items:
-                yield conversation(item, response, call.purpose, self._redact)
+                found = conversation(item, response, call.purpose, self._redact)
+                # A conversation seen on an earlier page (the list shifted under the walk, or a
+                # server repeating itself under ever new cursors) is yielded once.
+                if found["conversation_id"] not in seen_ids:
+                    seen_ids.add(found["conversation_id"])
+                    new += 1
+                    yield found
             if cursor is None:
                 return
-            empty_pages = 0 if items else empty_pages + 1
+            empty_pages = 0 if new else empty_pages + 1
             if empty_pages > MAX_EMPTY_PAGES:
                 raise MoveworksClientError(
-                    f"{call.purpose}: the API returned {empty_pages} empty pages in a row, each with a "
-                    "further cursor; stopped rather than follow it without end"
+                    f"{call.purpose}: the API returned {empty_pages} pages in a row that were empty or held "
+                    "only conversations already listed, each with a further cursor; stopped rather than "
+                    "follow it without end"
                 )
             if cursor in seen_cursors:
                 raise MoveworksClientError(

@@ -586,10 +586,42 @@ def test_empty_pages_with_a_fresh_cursor_each_end_after_three(hook, api) -> None
     with pytest.raises(MoveworksClientError) as caught:
         list(hook.list_conversations())
     assert str(caught.value) == (
-        "Listing conversations: the API returned 4 empty pages in a row, each with a further cursor; "
-        "stopped rather than follow it without end"
+        "Listing conversations: the API returned 4 pages in a row that were empty or held only "
+        "conversations already listed, each with a further cursor; stopped rather than follow it "
+        "without end"
     )
     assert len(api.calls) == 4
+
+
+def test_the_same_conversations_under_a_fresh_cursor_each_end_after_three_pages(hook, api) -> None:
+    cursors = (f"c{n}" for n in range(1000))
+    api.add_callback(
+        responses.GET,
+        f"{BASE_URL}/conversations",
+        callback=lambda r: (
+            200,
+            {},
+            json.dumps({"conversations": [conv(1), conv(2)], "metadata": {"next_cursor": next(cursors)}}),
+        ),
+    )
+    listed: list[dict[str, object]] = []
+    with pytest.raises(MoveworksClientError, match="held only conversations already listed"):
+        listed.extend(hook.list_conversations())
+    assert listed == [conv(1), conv(2)]
+    assert len(api.calls) == 1 + 4
+
+
+def test_a_conversation_repeated_on_the_next_page_is_listed_once(hook, api) -> None:
+    pages = iter(
+        [
+            {"conversations": [conv(1), conv(2)], "metadata": {"next_cursor": "c1"}},
+            {"conversations": [conv(2), conv(3)], "metadata": {}},
+        ]
+    )
+    api.add_callback(
+        responses.GET, f"{BASE_URL}/conversations", callback=lambda r: (200, {}, json.dumps(next(pages)))
+    )
+    assert list(hook.list_conversations()) == [conv(1), conv(2), conv(3)]
 
 
 def test_an_empty_page_between_full_ones_is_followed(hook, api) -> None:
