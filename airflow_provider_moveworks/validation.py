@@ -205,7 +205,11 @@ def validate_service_url(value: Any, field: str) -> str:
     if parts.scheme not in ("https", "http") or not hostname:
         raise MoveworksValidationError(field, f"{describe(url)} is not an absolute http(s) URL")
     if parts.query or parts.fragment:
-        raise MoveworksValidationError(field, f"{describe(url)} must not have a query or fragment")
+        # Not quoted: a query pasted with the URL may hold a key (?api_key=..., ?client_secret=...).
+        origin = f"{parts.scheme}://{parts.netloc}{parts.path}"
+        raise MoveworksValidationError(
+            field, f"{describe(origin)}... must not have a query or fragment (not quoted here)"
+        )
     if parts.scheme == "http" and not is_loopback_host(hostname):
         raise MoveworksValidationError(
             field, f"{describe(url)} uses plain http to a host that is not loopback; use https"

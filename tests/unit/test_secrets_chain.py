@@ -422,3 +422,20 @@ def test_a_request_id_echoing_the_api_key_is_redacted_in_every_answer_check(monk
         read()
     assert caught.value.request_id == "echo ***"
     assert_no_secret(caught.value, ODD_API_KEY)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://api.moveworks.ai/rest/v1beta1?api_key=QUERYKEY-5v",
+        "https://api.moveworks.ai/rest/v1beta1#QUERYKEY-5v",
+    ],
+)
+def test_no_message_quotes_the_query_of_a_base_url(monkeypatch, api, url) -> None:
+    use_connection(monkeypatch, host=url)
+    with pytest.raises(MoveworksValidationError) as caught:
+        MoveworksHook().update_conversation(CONV_ID, archived=True)
+    assert "must not have a query or fragment" in caught.value.reason
+    assert "https://api.moveworks.ai/rest/v1beta1" in caught.value.reason
+    assert_no_secret(caught.value, "QUERYKEY-5v")
+    assert len(api.calls) == 0
