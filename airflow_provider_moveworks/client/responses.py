@@ -25,6 +25,8 @@ from airflow_provider_moveworks.exceptions import (
 REQUEST_ID_HEADER = "x-moveworks-root-uuid"
 BODY_SNIPPET_LENGTH = 80
 REDACT_WINDOW = 65536
+# Characters dropped from the end of a cut window: longer than any form of any secret.
+REDACT_TAIL = 4096
 
 _ERRORS_BY_STATUS: dict[int, type[MoveworksAPIError]] = {
     400: MoveworksBadRequestError,
@@ -202,6 +204,10 @@ def _describe_body(response: requests.Response, redact: Redact) -> str:
     kind = redact(response.headers.get("Content-Type", "no content type").split(";")[0].strip())
     # Redacted before it is cut: a cut could leave the start of a secret that no longer matches.
     text = redact(content[:REDACT_WINDOW].decode("utf-8", "replace"))
+    if len(content) > REDACT_WINDOW:
+        # The window's own cut may have left the start of a secret at its end, which the
+        # whitespace collapse below could bring into the snippet (a body padded with spaces).
+        text = text[:-REDACT_TAIL]
     snippet = " ".join(text.split())[:BODY_SNIPPET_LENGTH]
     more = "..." if len(content) > BODY_SNIPPET_LENGTH else ""
     return f"a {kind} body of {len(content)} bytes starting {snippet!r}{more}"

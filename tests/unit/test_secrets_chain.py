@@ -439,3 +439,17 @@ def test_no_message_quotes_the_query_of_a_base_url(monkeypatch, api, url) -> Non
     assert "https://api.moveworks.ai/rest/v1beta1" in caught.value.reason
     assert_no_secret(caught.value, "QUERYKEY-5v")
     assert len(api.calls) == 0
+
+
+@pytest.mark.parametrize("cut", [6, len(ODD_API_KEY) - 1])
+def test_a_body_padded_so_that_the_read_window_cuts_the_echoed_key_leaks_none_of_it(
+    monkeypatch, api, cut
+) -> None:
+    """Whitespace collapses in the snippet: the start of a key at the window's end would show."""
+    use_connection(monkeypatch, password=ODD_API_KEY)
+    body = " " * (65536 - cut) + ODD_API_KEY + " tail"
+    api.patch(CONV_URL, status=500, body=body, content_type="text/plain")
+    with pytest.raises(MoveworksServerError) as caught:
+        MoveworksHook().update_conversation(CONV_ID, archived=True)
+    said = everything_said(caught.value)
+    assert ODD_API_KEY[:cut] not in said
