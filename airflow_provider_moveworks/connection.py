@@ -7,6 +7,7 @@ base URL is put back together here and extras are coerced, each failure naming i
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -297,15 +298,21 @@ def check_proxy_url(scheme: str, url: str) -> None:
 
 
 def proxy_secrets(proxies: dict[str, str] | None) -> set[str]:
-    """What to keep out of messages: each proxy URL, and its password alone."""
+    """What to keep out of messages: each proxy URL, its password alone, and the Basic
+    credentials sent to the proxy (base64 of ``user:password``, which a proxy may echo)."""
+    import base64
     from urllib.parse import unquote, urlsplit
 
     secrets: set[str] = set()
     for url in (proxies or {}).values():
         secrets.add(url)
-        password = urlsplit(url.strip()).password
-        if password:
-            secrets |= {password, unquote(password)}
+        parts = urlsplit(url.strip())
+        if parts.password:
+            secrets |= {parts.password, unquote(parts.password)}
+            credentials = f"{unquote(parts.username or '')}:{unquote(parts.password)}"
+            for charset in ("latin-1", "utf-8"):  # requests sends Latin-1 when it can
+                with contextlib.suppress(UnicodeEncodeError):
+                    secrets.add(base64.b64encode(credentials.encode(charset)).decode("ascii"))
     return secrets
 
 

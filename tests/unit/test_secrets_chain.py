@@ -4,6 +4,7 @@ the whole ``__cause__``/``__context__`` chain, in every form (as is, percent-enc
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import re
@@ -252,6 +253,21 @@ def test_a_proxy_error_quoting_the_proxy_password_is_redacted(monkeypatch, api) 
     with pytest.raises(MoveworksConnectionError) as caught:
         MoveworksHook().update_conversation(CONV_ID, archived=True)
     assert_no_secret(caught.value, "PROXY+PASS", "PROXY%2BPASS")
+
+
+def test_a_proxy_echoing_its_basic_credentials_leaks_no_form_of_the_password(monkeypatch, api) -> None:
+    """requests sends the proxy user:password as base64 in Proxy-Authorization."""
+    proxy = "http://usr:PROXY%2BPASS-é@proxy.example:3128"
+    sent = base64.b64encode("usr:PROXY+PASS-é".encode("latin-1")).decode()
+    use_connection(monkeypatch, extra={"proxies": {"https": proxy}})
+    api.patch(
+        CONV_URL,
+        body=requests.exceptions.ProxyError(f"Tunnel connection failed: 407 {sent}"),
+    )
+    with pytest.raises(MoveworksConnectionError) as caught:
+        MoveworksHook().update_conversation(CONV_ID, archived=True)
+    assert sent not in everything_said(caught.value)
+    assert_no_secret(caught.value, "PROXY+PASS-é", "PROXY%2BPASS-é")
 
 
 # -- echoes -------------------------------------------------------------------------------------
