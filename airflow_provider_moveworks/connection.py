@@ -7,6 +7,7 @@ base URL is put back together here and extras are coerced, each failure naming i
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -131,7 +132,11 @@ class _Extras:
     """Extras by bare name, falling back to the ``extra__moveworks__<name>`` keys of older forms.
     Empty strings (what an untouched form field stores) count as absent."""
 
-    def __init__(self, raw: dict[str, Any]) -> None:
+    def __init__(self, raw: Any) -> None:
+        if not isinstance(raw, dict):  # extra holding a JSON list, string or number
+            raise MoveworksValidationError(
+                "connection extra", f"is a JSON {type(raw).__name__}, not an object of named fields"
+            )
         self._raw = raw
 
     def get(self, name: str) -> Any:
@@ -293,30 +298,36 @@ def check_proxy_url(scheme: str, url: str) -> None:
 
 
 def proxy_secrets(proxies: dict[str, str] | None) -> set[str]:
-    """What to keep out of messages: each proxy URL, and its password alone."""
+    """What to keep out of messages: each proxy URL, its password alone, and the Basic
+    credentials sent to the proxy (base64 of ``user:password``, which a proxy may echo)."""
+    import base64
     from urllib.parse import unquote, urlsplit
 
     secrets: set[str] = set()
     for url in (proxies or {}).values():
         secrets.add(url)
-        password = urlsplit(url.strip()).password
-        if password:
-            secrets |= {password, unquote(password)}
+        parts = urlsplit(url.strip())
+        if parts.password:
+            secrets |= {parts.password, unquote(parts.password)}
+            credentials = f"{unquote(parts.username or '')}:{unquote(parts.password)}"
+            for charset in ("latin-1", "utf-8"):  # requests sends Latin-1 when it can
+                with contextlib.suppress(UnicodeEncodeError):
+                    secrets.add(base64.b64encode(credentials.encode(charset)).decode("ascii"))
     return secrets
 
 
 def _number(value: Any, field_name: str) -> float:
     if isinstance(value, bool):
         raise MoveworksValidationError(field_name, f"{describe(value)} is not a number")
-    if isinstance(value, (int, float)):
-        number = float(value)
-    elif isinstance(value, str):
-        try:
-            number = float(value.strip())
-        except ValueError:
-            raise MoveworksValidationError(field_name, f"{describe(value)} is not a number") from None
-    else:
+    if not isinstance(value, (int, float, str)):
         raise MoveworksValidationError(field_name, f"{describe(value)} is not a number")
-    if number != number or number in (float("inf"), float("-inf")):
+    number: float | None
+    try:
+        number = float(value.strip() if isinstance(value, str) else value)
+    except ValueError:
+        raise MoveworksValidationError(field_name, f"{describe(value)} is not a number") from None
+    except OverflowError:  # an int too large for a float (a JSON number of 400 digits)
+        number = None
+    if number is None or number != number or number in (float("inf"), float("-inf")):
         raise MoveworksValidationError(field_name, f"{describe(value)} is not a finite number")
     return number

@@ -172,12 +172,11 @@ def is_loopback_host(hostname: str) -> bool:
 
 
 def has_userinfo(url: str) -> bool:
-    """``user:password@`` (or just ``user@``) before the host, found without parsing the rest
-    (a URL with credentials may be malformed in other ways too)."""
-    rest = url.split("://", 1)[-1]
-    for end in "/?#":
-        rest = rest.split(end, 1)[0]
-    return "@" in rest
+    """``user:password@`` (or just ``user@``), found without parsing the URL: a URL with
+    credentials may be malformed in other ways too, and a password holding ``/``, ``?`` or ``#``
+    ends the host part early for a parser, leaving the rest of it in the path, query or fragment.
+    So any ``@`` counts: neither the API's base URL nor its token URL has one otherwise."""
+    return "@" in url
 
 
 def validate_service_url(value: Any, field: str) -> str:
@@ -206,7 +205,11 @@ def validate_service_url(value: Any, field: str) -> str:
     if parts.scheme not in ("https", "http") or not hostname:
         raise MoveworksValidationError(field, f"{describe(url)} is not an absolute http(s) URL")
     if parts.query or parts.fragment:
-        raise MoveworksValidationError(field, f"{describe(url)} must not have a query or fragment")
+        # Not quoted: a query pasted with the URL may hold a key (?api_key=..., ?client_secret=...).
+        origin = f"{parts.scheme}://{parts.netloc}{parts.path}"
+        raise MoveworksValidationError(
+            field, f"{describe(origin)}... must not have a query or fragment (not quoted here)"
+        )
     if parts.scheme == "http" and not is_loopback_host(hostname):
         raise MoveworksValidationError(
             field, f"{describe(url)} uses plain http to a host that is not loopback; use https"

@@ -62,7 +62,8 @@ def transport_error(
     redact: Callable[[str], str],
 ) -> MoveworksError:
     """The typed error for a call that got no (complete) answer."""
-    sent = deadline.sent or isinstance(error, requests.ReadTimeout)
+    # A read timeout in a TLS handshake or a proxy's CONNECT comes before anything was sent.
+    sent = deadline.sent or (isinstance(error, requests.ReadTimeout) and not deadline.connect_failed)
     after_sending = _AFTER_SENDING.get(call.method, "")
     if deadline.aborted:
         if not sent:

@@ -42,6 +42,8 @@ class AttemptDeadline:
         self.aborted = False  # ended by abort(), not by its time
         self.sent = False
         self.finished = False
+        self.connecting = False
+        self.connect_failed = False  # opening the connection failed: nothing was sent
         self._lock = threading.Lock()
         self._sockets: list[socket.socket] = []
         self._outer: AttemptDeadline | None = None
@@ -77,6 +79,21 @@ class AttemptDeadline:
                 _shut(sock)
             elif not self.finished:
                 self._sockets.append(sock)
+                if self.expired and self._may_cut():
+                    _shut(sock)
+
+    def connect_phase(self, connecting: bool) -> None:
+        """Opening the connection: the TCP connect, a proxy's CONNECT tunnel, the TLS handshake.
+        Nothing of the request has left yet, so an expired deadline may end it at once (a proxy
+        trickling its answer to CONNECT would otherwise stretch the attempt without end)."""
+        with self._lock:
+            self.connecting = connecting
+            if connecting and self.expired:
+                self._shut_all()
+
+    def _may_cut(self) -> bool:
+        """Shutting the socket now cannot cut a request in half."""
+        return self.sent or self.connecting
 
     def request_sent(self) -> None:
         """The whole request is out: from now on an expired deadline ends the attempt."""
@@ -98,7 +115,7 @@ class AttemptDeadline:
             if self.finished:
                 return
             self.expired = True
-            if self.sent:
+            if self._may_cut():
                 self._shut_all()
 
     def _shut_all(self) -> None:
@@ -160,10 +177,23 @@ _WATCHDOG = _Watchdog()
 class _WatchedHTTPConnection(HTTPConnection):
     def _new_conn(self) -> socket.socket:
         _start()  # the TCP connect is part of the attempt
-        return super()._new_conn()
+        sock = super()._new_conn()
+        _use(sock)  # before a proxy's CONNECT tunnel or the TLS handshake, which read from it
+        return sock
 
     def connect(self) -> None:
-        super().connect()
+        deadline = current_deadline()
+        if deadline is not None:
+            deadline.connect_phase(True)
+        try:
+            super().connect()
+        except BaseException:
+            if deadline is not None:
+                deadline.connect_failed = True
+            raise
+        finally:
+            if deadline is not None:
+                deadline.connect_phase(False)
         _use(self.sock)
 
     def request(self, *args: Any, **kwargs: Any) -> None:

@@ -25,6 +25,8 @@ from airflow_provider_moveworks.exceptions import (
 REQUEST_ID_HEADER = "x-moveworks-root-uuid"
 BODY_SNIPPET_LENGTH = 80
 REDACT_WINDOW = 65536
+# Characters dropped from the end of a cut window: longer than any form of any secret.
+REDACT_TAIL = 4096
 
 _ERRORS_BY_STATUS: dict[int, type[MoveworksAPIError]] = {
     400: MoveworksBadRequestError,
@@ -53,21 +55,34 @@ def json_object(response: requests.Response, what: str, redact: Redact) -> dict[
             f"{what}: Moveworks answered {response.status_code} with {_describe_body(response, redact)} "
             "instead of a JSON object; check that the base URL points at the Moveworks API",
             status=response.status_code,
-            request_id=_request_id(response, redact),
+            request_id=request_id(response, redact),
         )
     return body
 
 
-def conversation(body: Any, response: requests.Response, what: str) -> dict[str, Any]:
-    """A Conversation with every required field of the right type."""
+def conversation(body: Any, response: requests.Response, what: str, redact: Redact) -> dict[str, Any]:
+    """A Conversation with every required field of the right type, and no secret in any of its
+    text: it becomes a task's XCom, and a server echoing the request would put one there."""
     problem = _conversation_problem(body)
     if problem:
         raise MoveworksClientError(
             f"{what}: Moveworks answered {response.status_code} with a conversation {problem}",
             status=response.status_code,
-            request_id=response.headers.get(REQUEST_ID_HEADER),
+            request_id=request_id(response, redact),
         )
-    return dict(body)
+    redacted: dict[str, Any] = _redacted(body, redact)
+    return redacted
+
+
+def _redacted(value: Any, redact: Redact) -> Any:
+    """``value`` with ``redact`` applied to every string in it, keys included."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {_redacted(key, redact): _redacted(item, redact) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_redacted(item, redact) for item in value]
+    return value
 
 
 def _conversation_problem(body: Any) -> str | None:
@@ -88,17 +103,19 @@ def positive_seconds(value: Any) -> float | None:
     """A positive, finite number of seconds (``expires_in``), also given as a numeric string."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, str):
-        try:
-            value = float(value.strip())
-        except ValueError:
-            return None
-    if isinstance(value, (int, float)) and 0 < value < float("inf"):
-        return float(value)
-    return None
+    if not isinstance(value, (str, int, float)):
+        return None
+    try:
+        # An int too large for a float (a JSON number of 400 digits) is as unusable as infinity.
+        seconds = float(value.strip() if isinstance(value, str) else value)
+    except (ValueError, OverflowError):
+        return None
+    return seconds if 0 < seconds < float("inf") else None  # also NaN
 
 
-def list_page(body: dict[str, Any], response: requests.Response, what: str) -> tuple[list[Any], str | None]:
+def list_page(
+    body: dict[str, Any], response: requests.Response, what: str, redact: Redact
+) -> tuple[list[Any], str | None]:
     """A page of the list operation: its conversations and the cursor of the next page, if any."""
     items = body.get("conversations")
     metadata = body.get("metadata")
@@ -114,7 +131,7 @@ def list_page(body: dict[str, Any], response: requests.Response, what: str) -> t
         raise MoveworksClientError(
             f"{what}: Moveworks answered {response.status_code} with a page that has {problem}",
             status=response.status_code,
-            request_id=response.headers.get(REQUEST_ID_HEADER),
+            request_id=request_id(response, redact),
         )
     return items, cursor or None
 
@@ -151,7 +168,7 @@ def api_error(
         status=status,
         code=redact(code) if code else None,
         api_message=redact(message) if message else None,
-        request_id=_request_id(response, redact),
+        request_id=request_id(response, redact),
         conversation_id=conversation_id,
         retry_after=retry_after,
     )
@@ -174,7 +191,8 @@ def _error_fields(body: Any) -> tuple[str | None, str | None]:
     return None, None
 
 
-def _request_id(response: requests.Response, redact: Redact) -> str | None:
+def request_id(response: requests.Response, redact: Redact) -> str | None:
+    """The ``x-moveworks-root-uuid`` header, redacted: a server may echo anything in it."""
     value = response.headers.get(REQUEST_ID_HEADER)
     return redact(value) if value else None
 
@@ -186,6 +204,10 @@ def _describe_body(response: requests.Response, redact: Redact) -> str:
     kind = redact(response.headers.get("Content-Type", "no content type").split(";")[0].strip())
     # Redacted before it is cut: a cut could leave the start of a secret that no longer matches.
     text = redact(content[:REDACT_WINDOW].decode("utf-8", "replace"))
+    if len(content) > REDACT_WINDOW:
+        # The window's own cut may have left the start of a secret at its end, which the
+        # whitespace collapse below could bring into the snippet (a body padded with spaces).
+        text = text[:-REDACT_TAIL]
     snippet = " ".join(text.split())[:BODY_SNIPPET_LENGTH]
     more = "..." if len(content) > BODY_SNIPPET_LENGTH else ""
     return f"a {kind} body of {len(content)} bytes starting {snippet!r}{more}"

@@ -17,16 +17,22 @@ MAX_BACKOFF = 60.0
 # The longest Retry-After the hook sleeps on. A longer one is raised at once (the task's retries,
 # or the bulk operator's stop-and-resume, act): one answer must not stall a worker for hours.
 MAX_RETRY_AFTER = 120.0
+# The shortest Retry-After taken as a wait (the header counts whole seconds); a shorter one
+# asks for no wait and gets the backoff.
+MIN_RETRY_AFTER = 1.0
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
     """Seconds to wait from a ``Retry-After`` header (seconds or an HTTP date), uncapped; ``None``
-    when the header is missing, makes no sense, or asks for no wait (0, negative, in the past):
-    those get the normal backoff, never an immediate retry."""
+    when the header is missing, makes no sense, or asks for no wait (under a second, negative,
+    in the past): those get the normal backoff, never an immediate retry."""
     if not value:
         return None
     value = value.strip()
     try:
+        # Python's float() also reads "1_000" and digits of other scripts; a header does not.
+        if not value.isascii() or "_" in value:
+            raise ValueError(value)
         seconds = float(value)
     except ValueError:
         try:
@@ -36,7 +42,8 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
         if moment.tzinfo is None:
             return None
         seconds = moment.timestamp() - (time.time() if now is None else now)
-    if not 0 < seconds < float("inf"):  # also NaN
+    # Under a second is no wait: the header counts whole seconds, so "0.001" means 0.
+    if not MIN_RETRY_AFTER <= seconds < float("inf"):  # also NaN
         return None
     return seconds
 

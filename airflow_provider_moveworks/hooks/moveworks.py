@@ -6,7 +6,7 @@ import contextlib
 import threading
 from collections.abc import Callable, Iterator
 from functools import cached_property
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import requests
 
@@ -15,12 +15,12 @@ from airflow_provider_moveworks.client.auth import ApiKeyAuth, ClientCredentials
 from airflow_provider_moveworks.client.call import ApiCall, transport_error
 from airflow_provider_moveworks.client.deadline import AttemptDeadline, DeadlineAdapter
 from airflow_provider_moveworks.client.responses import (
-    REQUEST_ID_HEADER,
     api_error,
     conversation,
     json_object,
     list_page,
     positive_seconds,
+    request_id,
 )
 from airflow_provider_moveworks.client.retry import retry_delay, waits_too_long
 from airflow_provider_moveworks.client.secrets import secret_forms
@@ -46,6 +46,36 @@ USER_AGENT = f"airflow-provider-moveworks/{__version__}"
 LIST_PAGE_SIZE_MAX = 100
 # Empty pages that still carry a cursor, in a row, before the walk is given up as a loop.
 MAX_EMPTY_PAGES = 3
+# The largest answer read (after decompression): a page of 100 conversations is far smaller.
+MAX_BODY_BYTES = 32 * 1024 * 1024
+BODY_CHUNK_BYTES = 65536
+
+
+def _read_body(response: requests.Response, limit: int) -> bool:
+    """Read the (decoded) body of a streamed response into it, if it is at most ``limit`` bytes;
+    otherwise close the response and say so. A server (or a proxy) that keeps sending within
+    the attempt's deadline must not fill the worker's memory."""
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in response.iter_content(BODY_CHUNK_BYTES):
+        size += len(chunk)
+        if size > limit:
+            response.close()
+            return False
+        chunks.append(chunk)
+    response._content = b"".join(chunks)
+    return True
+
+
+def _proxies_for(url: str, proxies: dict[str, str] | None) -> dict[str, str] | None:
+    """The proxies of one call. Plain http goes to a loopback host only, that is to this very
+    machine: never through a proxy, neither the connection's nor one from the environment
+    (``HTTP_PROXY``), which would carry the bearer token over the network in clear text."""
+    if not url.lower().startswith("http://"):
+        return dict(proxies) if proxies else None
+    # None drops the session's own entry; no_proxy "*" keeps the environment's out.
+    # (requests' type hints do not show that a None value removes an entry.)
+    return cast("dict[str, str]", {"no_proxy": "*", **dict.fromkeys(proxies or {}, None)})
 
 
 class RequestStats:
@@ -220,7 +250,9 @@ class MoveworksHook(BaseHook):
             json=body,
         )
         response = self._send_with_retries(call)
-        result = conversation(json_object(response, call.purpose, self._redact), response, call.purpose)
+        result = conversation(
+            json_object(response, call.purpose, self._redact), response, call.purpose, self._redact
+        )
         self._check_answer(call, body, result, response)
         return result
 
@@ -242,7 +274,7 @@ class MoveworksHook(BaseHook):
             f"{call.purpose}: Moveworks answered {response.status_code} with a conversation that "
             f"{problem}; {outcome}",
             status=response.status_code,
-            request_id=response.headers.get(REQUEST_ID_HEADER),
+            request_id=request_id(response, self._redact),
             conversation_id=call.conversation_id,
         )
 
@@ -256,7 +288,9 @@ class MoveworksHook(BaseHook):
             conversation_id=conversation_id,
         )
         response = self._send_with_retries(call)
-        result = conversation(json_object(response, call.purpose, self._redact), response, call.purpose)
+        result = conversation(
+            json_object(response, call.purpose, self._redact), response, call.purpose, self._redact
+        )
         self._check_answer(call, {}, result, response)
         return result
 
@@ -264,9 +298,10 @@ class MoveworksHook(BaseHook):
         self, *, archived: bool = False, page_size: int = LIST_PAGE_SIZE_MAX
     ) -> Iterator[dict[str, Any]]:
         """Every conversation with the given archived flag, newest ``updated_at`` first, page by
-        page (``page_size`` 1-100) following ``metadata.next_cursor``. A malformed page, a cursor
-        seen before, or more than 3 empty pages in a row that still carry a cursor end the walk
-        with a :class:`MoveworksClientError`."""
+        page (``page_size`` 1-100) following ``metadata.next_cursor``, each conversation once. A
+        malformed page, a cursor seen before, or more than 3 pages in a row that still carry a
+        cursor but no conversation not seen before end the walk with a
+        :class:`MoveworksClientError`."""
         if (
             isinstance(page_size, bool)
             or not isinstance(page_size, int)
@@ -275,6 +310,7 @@ class MoveworksHook(BaseHook):
             raise MoveworksValidationError("page_size", f"{page_size!r} is not a whole number from 1 to 100")
         params: dict[str, Any] = {"limit": page_size, "archived": "true" if archived else "false"}
         seen_cursors: set[str] = set()
+        seen_ids: set[str] = set()
         empty_pages = 0
         while True:
             call = ApiCall(
@@ -282,17 +318,25 @@ class MoveworksHook(BaseHook):
             )
             response = self._send_with_retries(call)
             items, cursor = list_page(
-                json_object(response, call.purpose, self._redact), response, call.purpose
+                json_object(response, call.purpose, self._redact), response, call.purpose, self._redact
             )
+            new = 0
             for item in items:
-                yield conversation(item, response, call.purpose)
+                found = conversation(item, response, call.purpose, self._redact)
+                # A conversation seen on an earlier page (the list shifted under the walk, or a
+                # server repeating itself under ever new cursors) is yielded once.
+                if found["conversation_id"] not in seen_ids:
+                    seen_ids.add(found["conversation_id"])
+                    new += 1
+                    yield found
             if cursor is None:
                 return
-            empty_pages = 0 if items else empty_pages + 1
+            empty_pages = 0 if new else empty_pages + 1
             if empty_pages > MAX_EMPTY_PAGES:
                 raise MoveworksClientError(
-                    f"{call.purpose}: the API returned {empty_pages} empty pages in a row, each with a "
-                    "further cursor; stopped rather than follow it without end"
+                    f"{call.purpose}: the API returned {empty_pages} pages in a row that were empty or held "
+                    "only conversations already listed, each with a further cursor; stopped rather than "
+                    "follow it without end"
                 )
             if cursor in seen_cursors:
                 raise MoveworksClientError(
@@ -392,7 +436,7 @@ class MoveworksHook(BaseHook):
             try:
                 # verify and proxies go on every call: requests lets REQUESTS_CA_BUNDLE and the
                 # proxy environment variables override what is set on the session.
-                return session.request(
+                response = session.request(
                     call.method,
                     call.url,
                     params=call.params,
@@ -401,11 +445,21 @@ class MoveworksHook(BaseHook):
                     auth=auth,
                     timeout=settings.timeout,
                     verify=settings.verify,
-                    proxies=settings.proxies,
+                    proxies=_proxies_for(call.url, settings.proxies),
                     allow_redirects=False,
+                    stream=True,  # the body is read below, at most MAX_BODY_BYTES of it
                 )
+                if _read_body(response, MAX_BODY_BYTES):
+                    return response
             except requests.RequestException as error:
                 failure = transport_error(call, error, deadline, settings.timeout, self._redact)
+            else:
+                failure = MoveworksClientError(
+                    f"{call.purpose}: Moveworks answered {response.status_code} with a body larger than "
+                    f"{MAX_BODY_BYTES} bytes; it was not read further",
+                    status=response.status_code,
+                    request_id=request_id(response, self._redact),
+                )
         raise failure  # outside the handler: the original (which may quote a proxy URL) stays out
 
     @contextlib.contextmanager

@@ -125,3 +125,66 @@ def test_each_retry_gets_its_own_deadline(monkeypatch) -> None:
         elapsed = time.monotonic() - started
         assert server.requests == 2
     assert elapsed < 2 * 1 + 1, f"took {elapsed:.1f} s"
+
+
+def test_a_proxy_trickling_its_answer_to_connect_fails_the_attempt_within_timeout_plus_one_second(
+    monkeypatch,
+) -> None:
+    """The CONNECT tunnel is part of the attempt; nothing of the request has left during it."""
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    with TrickleServer("headers") as proxy:
+        proxy_url = proxy.url.rsplit("/rest/", 1)[0]
+        # Reached only through the proxy, whose tunnel never opens.
+        hook = hook_for(
+            "https://127.0.0.1:9/rest/v1beta1",
+            monkeypatch,
+            timeout=1,
+            max_retries=0,
+            proxies={"https": proxy_url},
+        )
+        started = time.monotonic()
+        with pytest.raises(MoveworksTimeoutError) as caught:
+            hook.update_conversation(CONV_ID, archived=True)
+        elapsed = time.monotonic() - started
+        assert proxy.requests == 1  # the CONNECT
+    assert elapsed < 1 + 1, f"took {elapsed:.1f} s"
+    assert str(caught.value) == f"Updating conversation {CONV_ID}: no answer within 1 s (not sent)"
+
+
+def test_a_server_trickling_its_tls_handshake_fails_the_attempt_as_not_sent(monkeypatch) -> None:
+    """A TLS record header, then a byte at a time: the handshake never ends, nothing was sent."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(5)
+    stop = threading.Event()
+
+    def answer() -> None:
+        try:
+            conn, _ = listener.accept()
+        except OSError:
+            return
+        with conn:
+            conn.recv(65536)  # the ClientHello
+            try:
+                for byte in b"\x16\x03\x03\x40\x00" + b"\x02" * 100:
+                    conn.sendall(bytes([byte]))
+                    if stop.wait(BYTE_EVERY):
+                        return
+            except OSError:
+                return
+
+    thread = threading.Thread(target=answer, daemon=True)
+    thread.start()
+    try:
+        port = listener.getsockname()[1]
+        hook = hook_for(f"https://127.0.0.1:{port}/rest/v1beta1", monkeypatch, timeout=1, max_retries=0)
+        started = time.monotonic()
+        with pytest.raises(MoveworksTimeoutError) as caught:
+            hook.update_conversation(CONV_ID, archived=True)
+        elapsed = time.monotonic() - started
+    finally:
+        stop.set()
+        listener.close()
+        thread.join(timeout=5)
+    assert elapsed < 1 + 1, f"took {elapsed:.1f} s"
+    assert str(caught.value) == f"Updating conversation {CONV_ID}: no answer within 1 s (not sent)"

@@ -131,6 +131,16 @@ def test_proxies_extra_accepts_a_mapping_or_its_json(set_connection) -> None:
             "not a number",
         ),
         (
+            {"extra": {"assistant_name": ASSISTANT, "timeout": 10**400}},
+            "Timeout (seconds) (connection extra 'timeout')",
+            "not a finite",
+        ),
+        (
+            {"extra": {"assistant_name": ASSISTANT, "max_retries": 10**400}},
+            "Max retries (connection extra 'max_retries')",
+            "not a finite",
+        ),
+        (
             {"extra": {"assistant_name": ASSISTANT, "max_retries": "2.5"}},
             "Max retries (connection extra 'max_retries')",
             "whole",
@@ -302,3 +312,12 @@ def test_a_pasted_secret_is_stored_stripped_and_a_proxy_with_credentials_is_kept
 def test_proxy_urls_that_requests_can_use_are_accepted(set_connection, proxy) -> None:
     set_connection(extra={"assistant_name": ASSISTANT, "proxies": {"https": proxy}})
     assert MoveworksHook().settings.proxies == {"https": proxy}
+
+
+@pytest.mark.parametrize("extra", ["[1, 2]", '"text"', "5"])
+def test_an_extra_that_is_not_a_json_object_fails_naming_the_field(monkeypatch, extra) -> None:
+    conn = {"conn_type": "moveworks", "host": BASE_URL, "password": API_KEY, "extra": extra}
+    with pytest.raises(MoveworksValidationError) as caught:
+        settings_from_env(monkeypatch, json.dumps(conn))
+    assert caught.value.field == "connection extra"
+    assert "not an object" in caught.value.reason

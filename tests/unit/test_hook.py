@@ -235,8 +235,22 @@ def test_a_retry_after_at_the_cap_is_slept_on(hook, api, sleeps) -> None:
     assert sleeps == [120.0]
 
 
-@pytest.mark.parametrize("retry_after", ["0", "-5", "Tue, 14 Nov 2023 22:13:32 GMT", "nan", "soon"])
+@pytest.mark.parametrize(
+    "retry_after",
+    ["0", "-5", "Tue, 14 Nov 2023 22:13:32 GMT", "nan", "soon", "0.001", "1e-9", "0.9"],
+)
 def test_a_retry_after_of_no_wait_gets_the_normal_backoff(hook, api, sleeps, mocker, retry_after) -> None:
+    mocker.patch("airflow_provider_moveworks.client.retry.random.random", return_value=0.0)
+    api.patch(CONV_URL, status=429, headers={"Retry-After": retry_after})
+    api.patch(CONV_URL, json=CONVERSATION)
+    hook.update_conversation(CONV_ID, archived=True)
+    assert sleeps == [0.25]
+
+
+@pytest.mark.parametrize("retry_after", ["1_000", "\uff17", "\u0663"])
+def test_a_retry_after_python_reads_as_a_number_but_a_header_does_not_gets_the_backoff(
+    hook, api, sleeps, mocker, retry_after
+) -> None:
     mocker.patch("airflow_provider_moveworks.client.retry.random.random", return_value=0.0)
     api.patch(CONV_URL, status=429, headers={"Retry-After": retry_after})
     api.patch(CONV_URL, json=CONVERSATION)
@@ -572,10 +586,42 @@ def test_empty_pages_with_a_fresh_cursor_each_end_after_three(hook, api) -> None
     with pytest.raises(MoveworksClientError) as caught:
         list(hook.list_conversations())
     assert str(caught.value) == (
-        "Listing conversations: the API returned 4 empty pages in a row, each with a further cursor; "
-        "stopped rather than follow it without end"
+        "Listing conversations: the API returned 4 pages in a row that were empty or held only "
+        "conversations already listed, each with a further cursor; stopped rather than follow it "
+        "without end"
     )
     assert len(api.calls) == 4
+
+
+def test_the_same_conversations_under_a_fresh_cursor_each_end_after_three_pages(hook, api) -> None:
+    cursors = (f"c{n}" for n in range(1000))
+    api.add_callback(
+        responses.GET,
+        f"{BASE_URL}/conversations",
+        callback=lambda r: (
+            200,
+            {},
+            json.dumps({"conversations": [conv(1), conv(2)], "metadata": {"next_cursor": next(cursors)}}),
+        ),
+    )
+    listed: list[dict[str, object]] = []
+    with pytest.raises(MoveworksClientError, match="held only conversations already listed"):
+        listed.extend(hook.list_conversations())
+    assert listed == [conv(1), conv(2)]
+    assert len(api.calls) == 1 + 4
+
+
+def test_a_conversation_repeated_on_the_next_page_is_listed_once(hook, api) -> None:
+    pages = iter(
+        [
+            {"conversations": [conv(1), conv(2)], "metadata": {"next_cursor": "c1"}},
+            {"conversations": [conv(2), conv(3)], "metadata": {}},
+        ]
+    )
+    api.add_callback(
+        responses.GET, f"{BASE_URL}/conversations", callback=lambda r: (200, {}, json.dumps(next(pages)))
+    )
+    assert list(hook.list_conversations()) == [conv(1), conv(2), conv(3)]
 
 
 def test_an_empty_page_between_full_ones_is_followed(hook, api) -> None:

@@ -183,6 +183,12 @@ def test_token_endpoint_refusals_are_authentication_errors(oauth_hook, api, stat
     [
         ({"token_type": "Bearer"}, "has no access_token"),
         ({"access_token": "t", "expires_in": "soon"}, "expires_in"),
+        ({"access_token": "t", "expires_in": 10**400}, "expires_in"),
+        ({"access_token": "t", "expires_in": "nan"}, "expires_in"),
+        ({"access_token": "t", "expires_in": "1e999"}, "expires_in"),
+        ({"access_token": "t", "expires_in": True}, "expires_in"),
+        ({"access_token": "t", "expires_in": "0"}, "expires_in"),
+        ({"access_token": "t", "expires_in": -1}, "expires_in"),
     ],
 )
 def test_a_token_answer_without_a_usable_token_is_an_authentication_error(

@@ -4,6 +4,7 @@ the whole ``__cause__``/``__context__`` chain, in every form (as is, percent-enc
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import re
@@ -18,6 +19,7 @@ import responses
 from airflow_provider_moveworks.client.secrets import secret_forms
 from airflow_provider_moveworks.exceptions import (
     MoveworksAuthenticationError,
+    MoveworksClientError,
     MoveworksConnectionError,
     MoveworksServerError,
     MoveworksTokenError,
@@ -181,6 +183,11 @@ BAD_URLS_WITH_CREDENTIALS = [
     "https://user:PASSWORD-9z@api.moveworks.ai/rest?x=1#y",
     "user:PASSWORD-9z@api.moveworks.ai",
     "https://:PASSWORD-9z@api.moveworks.ai",
+    # A password holding "#", "?" or "/" ends the host part early for a URL parser.
+    "https://user:PASSWORD-9z#x@api.moveworks.ai/rest",
+    "https://user:PASSWORD-9z?x@api.moveworks.ai/rest",
+    "https://user:x/PASSWORD-9z@api.moveworks.ai/rest",
+    "http://user:PASSWORD-9z/@127.0.0.1:8787/rest",
 ]
 
 
@@ -248,6 +255,21 @@ def test_a_proxy_error_quoting_the_proxy_password_is_redacted(monkeypatch, api) 
     assert_no_secret(caught.value, "PROXY+PASS", "PROXY%2BPASS")
 
 
+def test_a_proxy_echoing_its_basic_credentials_leaks_no_form_of_the_password(monkeypatch, api) -> None:
+    """requests sends the proxy user:password as base64 in Proxy-Authorization."""
+    proxy = "http://usr:PROXY%2BPASS-é@proxy.example:3128"
+    sent = base64.b64encode("usr:PROXY+PASS-é".encode("latin-1")).decode()
+    use_connection(monkeypatch, extra={"proxies": {"https": proxy}})
+    api.patch(
+        CONV_URL,
+        body=requests.exceptions.ProxyError(f"Tunnel connection failed: 407 {sent}"),
+    )
+    with pytest.raises(MoveworksConnectionError) as caught:
+        MoveworksHook().update_conversation(CONV_ID, archived=True)
+    assert sent not in everything_said(caught.value)
+    assert_no_secret(caught.value, "PROXY+PASS-é", "PROXY%2BPASS-é")
+
+
 # -- echoes -------------------------------------------------------------------------------------
 def oauth(monkeypatch) -> MoveworksHook:
     use_connection(monkeypatch, login=CLIENT_ID, password=ODD_SECRET, extra={"token_url": TOKEN_URL})
@@ -312,6 +334,40 @@ def test_a_server_echoing_the_bearer_token_leaks_neither_token_nor_key(monkeypat
     assert_no_secret(caught.value, "tok+/=%secret-1", ODD_SECRET)
 
 
+LATIN_1_KEY = "kéy-Sécret-7c1d"
+
+
+def test_a_server_echoing_the_latin_1_bytes_of_a_non_ascii_api_key_leaks_none_of_it(monkeypatch, api) -> None:
+    """The Authorization header goes out in Latin-1; a body echoing it is read as UTF-8."""
+    use_connection(monkeypatch, password=LATIN_1_KEY)
+    echoed = b"Authorization: Bearer " + LATIN_1_KEY.encode("latin-1")
+    api.patch(CONV_URL, status=500, body=echoed, content_type="text/plain")
+    with pytest.raises(MoveworksServerError) as caught:
+        MoveworksHook().update_conversation(CONV_ID, archived=True)
+    said = everything_said(caught.value)
+    assert "Bearer ***" in said
+    for fragment in ("cret-7c1d", "k\ufffdy", "y-S"):
+        assert fragment not in said
+
+
+def test_a_header_echoing_the_utf_8_form_of_a_client_secret_leaks_none_of_it(monkeypatch, api) -> None:
+    """The form body goes out in UTF-8; a header echoing it is read as Latin-1."""
+    hook = oauth(monkeypatch)
+    misread = quote_plus(ODD_SECRET).encode().decode("latin-1")  # the form: ASCII either way
+    misread_raw = ODD_SECRET.encode("utf-8").decode("latin-1")
+    api.post(
+        TOKEN_URL,
+        status=400,
+        json={"error": "invalid_client"},
+        headers={"x-moveworks-root-uuid": f"{misread} {misread_raw}"},
+    )
+    with pytest.raises(MoveworksAuthenticationError) as caught:
+        hook.update_conversation(CONV_ID, archived=True)
+    said = everything_said(caught.value)
+    assert misread_raw not in said
+    assert_no_secret(caught.value, ODD_SECRET)
+
+
 def test_a_connection_error_quoting_the_api_key_is_redacted(monkeypatch, api) -> None:
     use_connection(monkeypatch, password=ODD_API_KEY)
     api.patch(CONV_URL, body=requests.ConnectionError(f"reset while sending {quote(ODD_API_KEY)}"))
@@ -333,3 +389,83 @@ def test_every_form_of_a_secret_is_known_to_the_redaction() -> None:
         json.dumps(ODD_SECRET)[1:-1],
     } <= forms
     assert quote(ODD_SECRET, safe="").lower() in forms
+
+
+def test_a_conversation_echoing_the_bearer_token_reaches_no_xcom(monkeypatch, api) -> None:
+    """What the hook returns becomes the task's XCom."""
+    use_connection(monkeypatch, password=ODD_API_KEY)
+    api.add_callback(
+        responses.PATCH,
+        CONV_URL,
+        callback=lambda r: (
+            200,
+            {},
+            json.dumps(
+                {
+                    **CONVERSATION,
+                    "title": r.headers["Authorization"],
+                    "echo": {"headers": [r.headers["Authorization"]], quote(ODD_API_KEY, safe=""): 1},
+                }
+            ),
+        ),
+    )
+    result = MoveworksHook().update_conversation(CONV_ID, archived=True)
+    said = repr(result)
+    assert result["title"] == "Bearer ***"
+    for form in secret_forms(ODD_API_KEY):
+        assert form not in said
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"conversations": "not a list"},
+        {**CONVERSATION, "conversation_id": "conv_another1"},
+    ],
+)
+def test_a_request_id_echoing_the_api_key_is_redacted_in_every_answer_check(monkeypatch, api, answer) -> None:
+    use_connection(monkeypatch, password=ODD_API_KEY)
+    headers = {"x-moveworks-root-uuid": f"echo {ODD_API_KEY}"}
+    api.get(re.compile(r".*/conversations(\?.*)?$"), json=answer, headers=headers)
+    api.get(CONV_URL, json=answer, headers=headers)
+    hook = MoveworksHook()
+    read = (
+        (lambda: list(hook.list_conversations()))
+        if "conversations" in answer
+        else (lambda: hook.get_conversation(CONV_ID))
+    )
+    with pytest.raises(MoveworksClientError) as caught:
+        read()
+    assert caught.value.request_id == "echo ***"
+    assert_no_secret(caught.value, ODD_API_KEY)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://api.moveworks.ai/rest/v1beta1?api_key=QUERYKEY-5v",
+        "https://api.moveworks.ai/rest/v1beta1#QUERYKEY-5v",
+    ],
+)
+def test_no_message_quotes_the_query_of_a_base_url(monkeypatch, api, url) -> None:
+    use_connection(monkeypatch, host=url)
+    with pytest.raises(MoveworksValidationError) as caught:
+        MoveworksHook().update_conversation(CONV_ID, archived=True)
+    assert "must not have a query or fragment" in caught.value.reason
+    assert "https://api.moveworks.ai/rest/v1beta1" in caught.value.reason
+    assert_no_secret(caught.value, "QUERYKEY-5v")
+    assert len(api.calls) == 0
+
+
+@pytest.mark.parametrize("cut", [6, len(ODD_API_KEY) - 1])
+def test_a_body_padded_so_that_the_read_window_cuts_the_echoed_key_leaks_none_of_it(
+    monkeypatch, api, cut
+) -> None:
+    """Whitespace collapses in the snippet: the start of a key at the window's end would show."""
+    use_connection(monkeypatch, password=ODD_API_KEY)
+    body = " " * (65536 - cut) + ODD_API_KEY + " tail"
+    api.patch(CONV_URL, status=500, body=body, content_type="text/plain")
+    with pytest.raises(MoveworksServerError) as caught:
+        MoveworksHook().update_conversation(CONV_ID, archived=True)
+    said = everything_said(caught.value)
+    assert ODD_API_KEY[:cut] not in said
