@@ -186,3 +186,84 @@ def test_cli_help_shows_defaults_and_every_command() -> None:
     query_help = " ".join(_run("state", "--help").stdout.split())
     assert "$MOVEWORKS_EMULATOR_URL (as the banner prints it) when set" in query_help
     assert "None" not in text
+
+
+@pytest.mark.parametrize(
+    ("port", "message"),
+    [
+        ("99999", "invalid port 99999: must be 0 to 65535"),
+        ("-1", "invalid port -1"),
+        ("http", "not a number"),
+    ],
+)
+def test_cli_invalid_port_is_a_usage_error(port: str, message: str) -> None:
+    result = _run("--port", port)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_cli_host_it_cannot_listen_on_is_one_line() -> None:
+    result = _run("--host", "no-such-host.invalid", "--port", "0")
+    assert result.returncode == 1
+    assert result.stderr.startswith("emulator: cannot listen on no-such-host.invalid:0: ")
+    assert result.stderr.count("\n") == 1
+    assert "Traceback" not in result.stderr
+
+
+def test_cli_query_with_a_malformed_url_is_a_usage_error() -> None:
+    result = _run("state", "--url", "http://[::1")
+    assert result.returncode == 2
+    assert "is not a usable URL" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_cli_configure_shows_why_the_emulator_refused(
+    served: tuple[subprocess.Popen[str], dict[str, str]],
+) -> None:
+    _, banner = served
+    result = _run("configure", "--url", banner["MOVEWORKS_EMULATOR_URL"], "--error-rate", "2")
+    assert result.returncode == 1
+    assert result.stderr == "emulator configure: 400 Bad Request: error_rate must be between 0 and 1\n"
+
+
+def test_cli_configure_can_turn_every_fault_off_again(
+    served: tuple[subprocess.Popen[str], dict[str, str]],
+) -> None:
+    _, banner = served
+    url = banner["MOVEWORKS_EMULATOR_URL"]
+    on = _run(
+        "configure",
+        "--url",
+        url,
+        "--no-retry-after",
+        "--drop-after-apply",
+        "--fault-token-endpoint",
+        "--rate-limit",
+        "5",
+    )
+    assert on.returncode == 0, on.stderr
+    faults = json.loads(on.stdout)
+    assert (faults["retry_after"], faults["drop_after_apply"], faults["fault_token_endpoint"]) == (
+        False,
+        True,
+        True,
+    )
+    off = _run(
+        "configure",
+        "--url",
+        url,
+        "--retry-after",
+        "--no-drop-after-apply",
+        "--no-fault-token-endpoint",
+        "--rate-limit",
+        "0",
+    )
+    assert off.returncode == 0, off.stderr
+    faults = json.loads(off.stdout)
+    assert (faults["retry_after"], faults["drop_after_apply"], faults["fault_token_endpoint"]) == (
+        True,
+        False,
+        False,
+    )
+    assert not faults["rate_limit"]
