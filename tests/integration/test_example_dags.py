@@ -218,6 +218,31 @@ def test_archive_stale_example_audit_never_holds_a_spreadsheet_formula(
     )
 
 
+def test_archive_stale_example_audit_keeps_titles_whole_and_guards_hidden_formula_starts(
+    load_dag, emulator_connection, tmp_path
+) -> None:
+    """A carriage return survives the trip through ``selected.csv`` (so a title starting with one
+    is guarded as promised), and formulas behind leading blanks or in full-width forms are guarded
+    too: spreadsheets that trim cells or fold full-width signs would otherwise run them."""
+    emu = emulator_connection
+    old = datetime.now(timezone.utc) - timedelta(days=200)
+    titles = ["\r=1+1", "line\rbreak", "two\r\nlines", " =1+1", "\n=1+1", "\uff1d1+1", "\uff0b1", "Plain"]
+    for title in titles:
+        emu.add_conversation(title=title, updated_at=old)
+
+    run = load_dag("example_moveworks_archive_stale_conversations").test(
+        run_conf={"max_age_days": 90, "work_dir": tmp_path.as_uri()}
+    )
+
+    assert str(run.state) == "success"
+    (audit,) = tmp_path.glob("*/audit.csv")
+    with audit.open(newline="") as handle:
+        shown = sorted(row["title"] for row in csv.DictReader(handle))
+    assert shown == sorted(
+        ["'\r=1+1", "line\rbreak", "two\r\nlines", "' =1+1", "'\n=1+1", "'\uff1d1+1", "'\uff0b1", "Plain"]
+    )
+
+
 def test_example_dags_import_airflow_names_as_a_users_dag_does() -> None:
     import ast
 
