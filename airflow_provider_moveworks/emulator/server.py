@@ -30,6 +30,8 @@ DEFAULT_ASSISTANT = "emulator-assistant"
 DEFAULT_BASE_PATH = "/rest/v1beta1"
 DEFAULT_TOKEN_PATH = "/oauth/v1/token"  # noqa: S105 - a path, not a secret
 
+_WILDCARD_TO_LOOPBACK = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}  # noqa: S104
+
 
 class EmulatorHTTPServer(ThreadingHTTPServer):
     """A threading HTTP server that tracks its connections so ``stop()`` can cut them at once."""
@@ -190,7 +192,10 @@ class MoveworksEmulator:
     def url(self) -> str:
         """Root URL, e.g. ``http://127.0.0.1:54321``."""
         scheme = "https" if self.ssl_context is not None else "http"
-        host = f"[{self.host}]" if ":" in self.host else self.host
+        # Listening on every address (0.0.0.0, ::) is not an address to connect to: the URLs, and
+        # so the banner's ready-to-paste connection, name this machine's loopback address instead.
+        host = _WILDCARD_TO_LOOPBACK.get(self.host, self.host)
+        host = f"[{host}]" if ":" in host else host
         return f"{scheme}://{host}:{self.port}"
 
     @property

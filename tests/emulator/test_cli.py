@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -267,3 +268,30 @@ def test_cli_configure_can_turn_every_fault_off_again(
         False,
     )
     assert not faults["rate_limit"]
+
+
+@pytest.mark.parametrize(("host", "loopback"), [("0.0.0.0", "127.0.0.1"), ("::", "[::1]")])
+def test_cli_banner_on_every_address_names_a_loopback_url_that_works(host: str, loopback: str) -> None:
+    """``--host 0.0.0.0`` listens everywhere; the URLs it prints must still be ones to connect to,
+    and the pasted connection must pass the hook's plain-http-to-loopback-only rule."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", MODULE, "--host", host, "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(),
+    )
+    try:
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline() for _ in range(10)]
+        url = lines[0].strip().partition("=")[2]
+        assert url.startswith(f"http://{loopback}:"), lines
+        connection = json.loads(shlex.split(lines[-1].partition("=")[2])[0])
+        assert connection["host"] == url + "/rest/v1beta1"
+        from airflow_provider_moveworks.validation import validate_service_url
+
+        assert validate_service_url(connection["host"], "host") == connection["host"]
+        assert requests.get(url + "/_emulator/health", timeout=5).json() == {"status": "ok"}
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=5)
