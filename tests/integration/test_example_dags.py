@@ -77,6 +77,42 @@ def test_retitle_from_csv_example_retitles_every_listed_conversation(
     assert emu.request_count(method="PATCH", status=404) == 1
 
 
+def test_retitle_from_csv_example_reads_a_spreadsheets_utf8_export_with_its_byte_order_mark(
+    load_dag, emulator_connection, tmp_path
+) -> None:
+    """Excel's "CSV UTF-8" starts the file with a byte-order mark; the header must still read as
+    ``conversation_id``, not as every row missing its id."""
+    emu = emulator_connection
+    target = emu.add_conversation(title="Before")
+    csv_path = tmp_path / "titles.csv"
+    csv_path.write_text(f"conversation_id,title\r\n{target['conversation_id']},Café menu\r\n", "utf-8-sig")
+
+    run = load_dag("example_moveworks_retitle_from_csv").test(run_conf={"csv_path": str(csv_path)})
+
+    assert str(run.state) == "success"
+    assert emu.get(target["conversation_id"])["title"] == "Café menu"
+
+
+def test_retitle_from_csv_example_refuses_two_titles_for_one_conversation(
+    load_dag, emulator_connection, tmp_path
+) -> None:
+    """Two mapped updates of one conversation would race, and whichever lands last would win."""
+    emu = emulator_connection
+    target = emu.add_conversation(title="Before")
+    other = emu.add_conversation(title="Other")
+    cid = target["conversation_id"]
+    csv_path = tmp_path / "titles.csv"
+    csv_path.write_text(
+        f"conversation_id,title\n{cid},First\n{other['conversation_id']},Fine\n{cid},Second\n"
+    )
+
+    run = load_dag("example_moveworks_retitle_from_csv").test(run_conf={"csv_path": str(csv_path)})
+
+    assert str(run.state) == "failed"
+    assert emu.get(cid)["title"] == "Before"
+    assert emu.request_count() == 0
+
+
 def test_retitle_from_csv_example_sends_nothing_when_a_row_is_invalid(
     load_dag, emulator_connection, tmp_path
 ) -> None:
