@@ -51,6 +51,46 @@ def _port(text: str) -> int:
     return port
 
 
+def _count(text: str) -> int:
+    """A whole number, 0 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid count {text!r}: not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"invalid count {value}: must be 0 or more")
+    return value
+
+
+def _share(text: str) -> float:
+    """A fraction from 0 to 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid share {text!r}: not a number") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"invalid share {value:g}: must be from 0 to 1")
+    return value
+
+
+def _seconds(text: str) -> float:
+    """A positive number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid seconds {text!r}: not a number") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"invalid seconds {text!r}: must be a positive number")
+    return value
+
+
+def _nonblank(text: str) -> str:
+    """A credential or name the hook would accept: not empty, no blanks around it."""
+    if not text.strip() or text != text.strip():
+        raise argparse.ArgumentTypeError(f"invalid value {text!r}: empty or with blanks around it")
+    return text
+
+
 def _switch(parser: argparse.ArgumentParser, flag: str, defaults: bool, **kwargs: Any) -> None:
     """A boolean fault flag: ``serve`` turns it on; ``configure`` can also turn it off again
     (``--no-...``), or a fault set while the emulator runs could only be undone by a restart."""
@@ -113,21 +153,30 @@ def _serve_parser() -> argparse.ArgumentParser:
         "--api-key",
         action="append",
         dest="api_keys",
+        type=_nonblank,
         help=f"an accepted API key, repeatable (default: {DEFAULT_API_KEY})",
     )
-    parser.add_argument("--client-id", default=DEFAULT_CLIENT_ID, help="the accepted OAuth client ID")
     parser.add_argument(
-        "--client-secret", default=DEFAULT_CLIENT_SECRET, help="the accepted OAuth client secret"
+        "--client-id", type=_nonblank, default=DEFAULT_CLIENT_ID, help="the accepted OAuth client ID"
     )
     parser.add_argument(
-        "--assistant-name", default=DEFAULT_ASSISTANT, help="the Assistant-Name header required"
+        "--client-secret",
+        type=_nonblank,
+        default=DEFAULT_CLIENT_SECRET,
+        help="the accepted OAuth client secret",
     )
-    parser.add_argument("--seed-conversations", type=int, default=0, help="conversations to start with")
     parser.add_argument(
-        "--archived-share", type=float, default=0.2, help="share of seeded conversations archived"
+        "--assistant-name",
+        type=_nonblank,
+        default=DEFAULT_ASSISTANT,
+        help="the Assistant-Name header required",
+    )
+    parser.add_argument("--seed-conversations", type=_count, default=0, help="conversations to start with")
+    parser.add_argument(
+        "--archived-share", type=_share, default=0.2, help="share of seeded conversations archived"
     )
     parser.add_argument("--random-seed", type=int, default=None, help="makes seeding and faults repeatable")
-    parser.add_argument("--token-ttl", type=float, default=3600.0, help="OAuth token lifetime, seconds")
+    parser.add_argument("--token-ttl", type=_seconds, default=3600.0, help="OAuth token lifetime, seconds")
     parser.add_argument(
         "--token-response-shape",
         choices=("flat", "wrapped"),
@@ -140,9 +189,8 @@ def _serve_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _serve(argv: Sequence[str]) -> int:
-    args = _serve_parser().parse_args(argv)
-    emu = MoveworksEmulator(
+def _emulator(args: argparse.Namespace) -> MoveworksEmulator:
+    return MoveworksEmulator(
         api_keys=args.api_keys or (DEFAULT_API_KEY,),
         clients={args.client_id: args.client_secret},
         assistant_name=args.assistant_name,
@@ -157,6 +205,16 @@ def _serve(argv: Sequence[str]) -> int:
         verbose=args.verbose,
         **_fault_knobs(args),
     )
+
+
+def _serve(argv: Sequence[str]) -> int:
+    parser = _serve_parser()
+    args = parser.parse_args(argv)
+    try:
+        emu = _emulator(args)
+    except ValueError as error:
+        # A fault value out of range (e.g. --error-rate 5): a usage error, not a traceback.
+        parser.error(str(error))
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:

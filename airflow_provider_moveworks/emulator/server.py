@@ -118,7 +118,10 @@ class MoveworksEmulator:
         self.token_response_shape = token_response_shape
         self.ssl_context = ssl_context
         self.host, self._requested_port = host, port
-        self.base_path, self.token_path = base_path.rstrip("/"), token_path
+        # "rest/v1" and "/rest/v1/" are the same path; without the leading slash the URLs would
+        # run the port into the path (http://127.0.0.1:8787rest/v1).
+        self.base_path = "/" + base_path.strip("/") if base_path.strip("/") else ""
+        self.token_path = "/" + token_path.lstrip("/")
         self.verbose = verbose
         master = random.Random(random_seed)
         self.store = ConversationStore(random.Random(master.getrandbits(64)))

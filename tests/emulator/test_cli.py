@@ -295,3 +295,36 @@ def test_cli_banner_on_every_address_names_a_loopback_url_that_works(host: str, 
     finally:
         proc.terminate()
         proc.communicate(timeout=5)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--error-rate", "5"], "error_rate must be between 0 and 1"),
+        (["--latency", "-1"], "latency must not be negative"),
+        (["--seed-conversations", "-5"], "invalid count -5"),
+        (["--archived-share", "2"], "invalid share 2"),
+        (["--token-ttl", "0"], "invalid seconds '0'"),
+        (["--api-key", ""], "invalid value ''"),
+        (["--assistant-name", " bot"], "invalid value ' bot'"),
+    ],
+)
+def test_cli_out_of_range_option_is_a_usage_error(args: list[str], message: str) -> None:
+    result = _run("--port", "0", *args)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""
+
+
+def test_base_path_without_a_leading_slash_still_makes_urls() -> None:
+    from airflow_provider_moveworks.emulator import MoveworksEmulator
+
+    with MoveworksEmulator(base_path="rest/v1beta1/") as emu:
+        assert emu.base_url == f"http://127.0.0.1:{emu.port}/rest/v1beta1"
+        response = requests.get(
+            emu.base_url + "/conversations",
+            headers={"Authorization": f"Bearer {emu.api_keys[0]}", "Assistant-Name": emu.assistant_name},
+            timeout=5,
+        )
+        assert response.status_code == 200
