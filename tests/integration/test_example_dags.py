@@ -113,6 +113,23 @@ def test_retitle_from_csv_example_refuses_two_titles_for_one_conversation(
     assert emu.request_count() == 0
 
 
+def test_retitle_from_csv_example_reports_an_empty_file(
+    load_dag, emulator_connection, tmp_path, capfd
+) -> None:
+    """A header-only CSV maps no update; the report still runs and says so, instead of being
+    skipped along with the zero mapped tasks."""
+    csv_path = tmp_path / "titles.csv"
+    csv_path.write_text("conversation_id,title\n")
+
+    run = load_dag("example_moveworks_retitle_from_csv").test(run_conf={"csv_path": str(csv_path)})
+
+    assert str(run.state) == "success"
+    states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
+    assert states["report"] == "success"
+    assert "Retitled 0 of 0 conversations (0 not found)" in capfd.readouterr().out
+    assert emulator_connection.request_count() == 0
+
+
 def test_retitle_from_csv_example_sends_nothing_when_a_row_is_invalid(
     load_dag, emulator_connection, tmp_path
 ) -> None:
