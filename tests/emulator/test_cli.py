@@ -328,3 +328,43 @@ def test_base_path_without_a_leading_slash_still_makes_urls() -> None:
             timeout=5,
         )
         assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("address", "loopback"),
+    [
+        ("127.0.0.1", True),
+        ("127.8.9.1", True),
+        ("::1", True),
+        ("::ffff:127.0.0.1", True),
+        ("10.0.0.5", False),
+        ("192.168.1.20", False),
+        ("::ffff:10.0.0.5", False),
+        ("fe80::1%eth0", False),
+    ],
+)
+def test_admin_endpoints_know_a_loopback_client(address: str, loopback: bool) -> None:
+    from airflow_provider_moveworks.emulator.handler import is_loopback
+
+    assert is_loopback(address) is loopback
+
+
+def test_admin_endpoints_refuse_a_client_that_is_not_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Listening on 0.0.0.0 exposes the API (which checks credentials), never the credential-free
+    admin endpoints: state, counters and faults stay with this machine."""
+    from airflow_provider_moveworks.emulator import MoveworksEmulator, handler
+
+    with MoveworksEmulator(seed_conversations=2) as emu:
+        monkeypatch.setattr(handler, "is_loopback", lambda address: False)
+        for method, path in [("GET", "/state"), ("GET", "/counters"), ("POST", "/faults")]:
+            response = requests.request(
+                method, emu.url + "/_emulator" + path, json={"error_rate": 1}, timeout=5
+            )
+            assert response.status_code == 403, path
+        assert emu.fault_config.error_rate == 0.0
+        response = requests.get(
+            emu.base_url + "/conversations",
+            headers={"Authorization": f"Bearer {emu.api_keys[0]}", "Assistant-Name": emu.assistant_name},
+            timeout=5,
+        )
+        assert response.status_code == 200
