@@ -220,7 +220,9 @@ def coerce_verify(value: Any, ca_bundle_path: Any = None) -> bool | str:
             field_name("ca_bundle_path"), f"{describe(ca_bundle_path)} is not a path"
         )
     path = os.path.expanduser(ca_bundle_path.strip())
-    if not os.path.isfile(path):
+    # A folder of hashed certificates (``openssl rehash``, e.g. /etc/ssl/certs) is what requests
+    # takes as well, and what the older ``verify`` path accepted: refuse only what is not there.
+    if not os.path.exists(path):
         raise MoveworksValidationError(
             field_name("ca_bundle_path"), f"{describe(ca_bundle_path)} does not exist on this worker"
         )

@@ -10,7 +10,8 @@ conversations stay readable and can be unarchived. Three steps:
    requests in flight, every row accounted for in ``report.jsonl``.
 3. ``write_audit`` joins the two into ``audit.csv`` (id, title, last update, outcome) and says
    "Archived X of Y conversations". A title that a spreadsheet would run as a formula (starting
-   with ``=``, ``+``, ``-`` or ``@``) is written with a leading apostrophe.
+   with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return, also after blanks or in their
+   full-width forms) is written with a leading apostrophe.
 
 Files go under ``params.work_dir`` (any Airflow object-storage URI: ``file://``, ``s3://``...),
 one folder per run. On several workers, point it at storage they all reach.
@@ -29,14 +30,16 @@ from airflow.providers.common.compat.sdk import DAG, ObjectStoragePath, Param, t
 
 from airflow_provider_moveworks.operators.moveworks import MoveworksBulkUpdateConversationsOperator
 
-# A cell starting with one of these is a formula to Excel, LibreOffice and Google Sheets.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# A cell starting with one of these is a formula to Excel, LibreOffice and Google Sheets; the
+# full-width forms (U+FF1D, U+FF0B, U+FF0D, U+FF20) are folded into them by some spreadsheets.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 
 
 def spreadsheet_safe(text: str) -> str:
     """Text a spreadsheet shows as text: a leading apostrophe stops a title such as
-    ``=HYPERLINK(...)`` from becoming a formula when someone opens ``audit.csv``."""
-    return f"'{text}" if text.startswith(FORMULA_STARTS) else text
+    ``=HYPERLINK(...)`` from becoming a formula when someone opens ``audit.csv``. Blanks before
+    the sign do not hide it (a spreadsheet that trims cells on import would still run it)."""
+    return f"'{text}" if text.startswith(FORMULA_STARTS) or text.lstrip().startswith(FORMULA_STARTS) else text
 
 
 def lines(handle: IO[str]) -> Iterator[str]:
@@ -69,7 +72,9 @@ with DAG(
         folder = ObjectStoragePath(params["work_dir"]) / re.sub(r"[^A-Za-z0-9_.-]", "_", run_id)
         folder.mkdir(parents=True, exist_ok=True)
         listed = selected = 0
-        with (folder / "updates.jsonl").open("w") as updates, (folder / "selected.csv").open("w") as chosen:
+        # newline="": the csv module's own line endings, so a title's carriage return survives.
+        selected_csv = (folder / "selected.csv").open("w", newline="")
+        with (folder / "updates.jsonl").open("w") as updates, selected_csv as chosen:
             writer = csv.writer(chosen)
             writer.writerow(["conversation_id", "title", "updated_at"])
             for conversation in MoveworksHook().list_conversations(archived=False):
@@ -99,7 +104,8 @@ with DAG(
             for line in lines(report):
                 row = json.loads(line)
                 outcomes[row["conversation_id"]] = row["outcome"]
-        with (folder / "selected.csv").open("r") as chosen, (folder / "audit.csv").open("w") as audit:
+        chosen_csv = (folder / "selected.csv").open("r", newline="")
+        with chosen_csv as chosen, (folder / "audit.csv").open("w", newline="") as audit:
             writer = csv.writer(audit)
             writer.writerow(["conversation_id", "title", "last_updated_at", "outcome"])
             for row in csv.DictReader(lines(chosen)):

@@ -3,7 +3,8 @@
 Use it when titles come from a table, for example a weekly export that names conversations
 after their ticket. The CSV has a header ``conversation_id,title`` (a sample ships beside this
 file in ``data/conversation_titles.csv``). ``read_titles`` checks every row with the provider's
-own rules and fails, naming each bad row, before any conversation is touched; each valid row
+own rules and fails, naming each bad row (or a conversation given two titles), before any
+conversation is touched; a byte-order mark (a spreadsheet's "CSV UTF-8") is fine; each valid row
 then becomes one mapped ``MoveworksUpdateConversationOperator``; ``report`` sums up.
 
 For thousands of rows prefer ``MoveworksBulkUpdateConversationsOperator``: one task instead of
@@ -41,26 +42,37 @@ with DAG(
         from airflow_provider_moveworks.validation import validate_conversation_id, validate_title
 
         assert params is not None
-        rows, problems = [], []
-        with open(params["csv_path"], newline="", encoding="utf-8") as handle:
+        rows: list[dict[str, str]] = []
+        problems: list[str] = []
+        first_row: dict[str, int] = {}  # conversation id -> the row that names it first
+        # utf-8-sig: a spreadsheet's "CSV UTF-8" export starts with a byte-order mark.
+        with open(params["csv_path"], newline="", encoding="utf-8-sig") as handle:
             for number, row in enumerate(csv.DictReader(handle), start=1):
                 try:
-                    rows.append(
-                        {
-                            "conversation_id": validate_conversation_id(row.get("conversation_id")),
-                            "title": validate_title(row.get("title")),
-                        }
-                    )
+                    conversation_id = validate_conversation_id(row.get("conversation_id"))
+                    title = validate_title(row.get("title"))
                 except MoveworksValidationError as error:
                     problems.append(f"row {number}: {error}")
+                    continue
+                if conversation_id in first_row:
+                    # Two mapped updates of one conversation would race: the last to land wins.
+                    earlier = rows[first_row[conversation_id]]
+                    if earlier["title"] != title:
+                        problems.append(
+                            f"row {number}: {conversation_id} already has another title in the file"
+                        )
+                    continue
+                first_row[conversation_id] = len(rows)
+                rows.append({"conversation_id": conversation_id, "title": title})
         if problems:
             raise ValueError(f"{len(problems)} invalid rows in {params['csv_path']}: " + "; ".join(problems))
         return rows
 
-    @task
-    def report(updated: list[dict | None]) -> dict[str, int]:
+    # none_failed: a header-only file maps no update (the mapped task is skipped); say so anyway.
+    @task(trigger_rule="none_failed")
+    def report(updated: list[dict | None] | None) -> dict[str, int]:
         """How many rows changed a conversation (missing conversations are ignored, not failed)."""
-        results = list(updated)
+        results = [] if updated is None else list(updated)  # None: nothing mapped (Airflow 2.11)
         summary = {
             "rows": len(results),
             "retitled": sum(1 for r in results if r),

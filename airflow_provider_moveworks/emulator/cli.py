@@ -11,6 +11,7 @@ import shlex
 import signal
 import sys
 import threading
+import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from types import FrameType
@@ -39,36 +40,96 @@ class _HelpWithDefaults(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
+def _port(text: str) -> int:
+    """A TCP port number, 0 for any free one; anything else is a usage error, not a traceback."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid port {text!r}: not a number") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"invalid port {port}: must be 0 to 65535 (0 picks a free one)")
+    return port
+
+
+def _count(text: str) -> int:
+    """A whole number, 0 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid count {text!r}: not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"invalid count {value}: must be 0 or more")
+    return value
+
+
+def _share(text: str) -> float:
+    """A fraction from 0 to 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid share {text!r}: not a number") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"invalid share {value:g}: must be from 0 to 1")
+    return value
+
+
+def _seconds(text: str) -> float:
+    """A positive number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid seconds {text!r}: not a number") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"invalid seconds {text!r}: must be a positive number")
+    return value
+
+
+def _nonblank(text: str) -> str:
+    """A credential or name the hook would accept: not empty, no blanks around it."""
+    if not text.strip() or text != text.strip():
+        raise argparse.ArgumentTypeError(f"invalid value {text!r}: empty or with blanks around it")
+    return text
+
+
+def _switch(parser: argparse.ArgumentParser, flag: str, defaults: bool, **kwargs: Any) -> None:
+    """A boolean fault flag: ``serve`` turns it on; ``configure`` can also turn it off again
+    (``--no-...``), or a fault set while the emulator runs could only be undone by a restart."""
+    if defaults:
+        parser.add_argument(flag, action="store_true", **kwargs)
+    else:
+        parser.add_argument(flag, action=argparse.BooleanOptionalAction, **{**kwargs, "default": None})
+
+
 def _add_fault_flags(parser: argparse.ArgumentParser, defaults: bool) -> None:
     default: Any = (lambda value: value) if defaults else (lambda value: None)
     parser.add_argument(
         "--latency", type=float, default=default(0.0), help="seconds added to each API response"
     )
     parser.add_argument("--jitter", type=float, default=default(0.0), help="up to this many extra seconds")
-    parser.add_argument("--rate-limit", type=float, default=None, help="requests/second per credential")
     parser.add_argument(
-        "--no-retry-after",
-        dest="retry_after",
-        action="store_false",
-        default=default(True),
-        help="429 without Retry-After",
+        "--rate-limit", type=float, default=None, help="requests/second per credential (0: no limit)"
     )
+    if defaults:
+        parser.add_argument(
+            "--no-retry-after",
+            dest="retry_after",
+            action="store_false",
+            default=True,
+            help="429 without Retry-After",
+        )
+    else:
+        parser.add_argument(
+            "--retry-after",
+            action=argparse.BooleanOptionalAction,
+            default=None,
+            help="429 with (--retry-after) or without (--no-retry-after) Retry-After",
+        )
     parser.add_argument("--error-rate", type=float, default=default(0.0), help="share of 500 INTERNAL_ERROR")
     parser.add_argument("--drop-rate", type=float, default=default(0.0), help="share of connections dropped")
-    parser.add_argument(
-        "--drop-after-apply",
-        action="store_true",
-        default=default(False),
-        help="drop after applying the change",
-    )
+    _switch(parser, "--drop-after-apply", defaults, help="drop after applying the change")
     parser.add_argument("--slow-rate", type=float, default=default(0.0), help="share of late responses")
     parser.add_argument("--slow-seconds", type=float, default=default(0.0), help="delay of a late response")
-    parser.add_argument(
-        "--fault-token-endpoint",
-        action="store_true",
-        default=default(False),
-        help="inject faults into the token endpoint",
-    )
+    _switch(parser, "--fault-token-endpoint", defaults, help="inject faults into the token endpoint")
 
 
 def _fault_knobs(args: argparse.Namespace) -> dict[str, Any]:
@@ -86,27 +147,36 @@ def _serve_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument(
-        "--port", type=int, default=0, help="0 picks a free port (avoid 8080: Airflow's API server)"
+        "--port", type=_port, default=0, help="0 picks a free port (avoid 8080: Airflow's API server)"
     )
     parser.add_argument(
         "--api-key",
         action="append",
         dest="api_keys",
+        type=_nonblank,
         help=f"an accepted API key, repeatable (default: {DEFAULT_API_KEY})",
     )
-    parser.add_argument("--client-id", default=DEFAULT_CLIENT_ID, help="the accepted OAuth client ID")
     parser.add_argument(
-        "--client-secret", default=DEFAULT_CLIENT_SECRET, help="the accepted OAuth client secret"
+        "--client-id", type=_nonblank, default=DEFAULT_CLIENT_ID, help="the accepted OAuth client ID"
     )
     parser.add_argument(
-        "--assistant-name", default=DEFAULT_ASSISTANT, help="the Assistant-Name header required"
+        "--client-secret",
+        type=_nonblank,
+        default=DEFAULT_CLIENT_SECRET,
+        help="the accepted OAuth client secret",
     )
-    parser.add_argument("--seed-conversations", type=int, default=0, help="conversations to start with")
     parser.add_argument(
-        "--archived-share", type=float, default=0.2, help="share of seeded conversations archived"
+        "--assistant-name",
+        type=_nonblank,
+        default=DEFAULT_ASSISTANT,
+        help="the Assistant-Name header required",
+    )
+    parser.add_argument("--seed-conversations", type=_count, default=0, help="conversations to start with")
+    parser.add_argument(
+        "--archived-share", type=_share, default=0.2, help="share of seeded conversations archived"
     )
     parser.add_argument("--random-seed", type=int, default=None, help="makes seeding and faults repeatable")
-    parser.add_argument("--token-ttl", type=float, default=3600.0, help="OAuth token lifetime, seconds")
+    parser.add_argument("--token-ttl", type=_seconds, default=3600.0, help="OAuth token lifetime, seconds")
     parser.add_argument(
         "--token-response-shape",
         choices=("flat", "wrapped"),
@@ -119,9 +189,8 @@ def _serve_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _serve(argv: Sequence[str]) -> int:
-    args = _serve_parser().parse_args(argv)
-    emu = MoveworksEmulator(
+def _emulator(args: argparse.Namespace) -> MoveworksEmulator:
+    return MoveworksEmulator(
         api_keys=args.api_keys or (DEFAULT_API_KEY,),
         clients={args.client_id: args.client_secret},
         assistant_name=args.assistant_name,
@@ -136,6 +205,16 @@ def _serve(argv: Sequence[str]) -> int:
         verbose=args.verbose,
         **_fault_knobs(args),
     )
+
+
+def _serve(argv: Sequence[str]) -> int:
+    parser = _serve_parser()
+    args = parser.parse_args(argv)
+    try:
+        emu = _emulator(args)
+    except ValueError as error:
+        # A fault value out of range (e.g. --error-rate 5): a usage error, not a traceback.
+        parser.error(str(error))
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -146,12 +225,15 @@ def _serve(argv: Sequence[str]) -> int:
     try:
         emu.start()
     except OSError as error:
-        if error.errno != errno.EADDRINUSE:
-            raise
-        sys.stderr.write(
-            f"emulator: {args.host}:{args.port} is already in use (Airflow's API server takes "
-            f"{_AIRFLOW_API_PORT}); choose another --port, or --port 0 for any free one\n"
-        )
+        if error.errno == errno.EADDRINUSE:
+            sys.stderr.write(
+                f"emulator: {args.host}:{args.port} is already in use (Airflow's API server takes "
+                f"{_AIRFLOW_API_PORT}); choose another --port, or --port 0 for any free one\n"
+            )
+        else:
+            # An unknown --host, an address this machine does not have, a port it may not open.
+            reason = error.strerror or str(error)
+            sys.stderr.write(f"emulator: cannot listen on {args.host}:{args.port}: {reason}\n")
         return 1
     with emu:
         # The credentials banner is the one place secrets are printed: it is addressed to the user.
@@ -214,16 +296,32 @@ def _query(argv: Sequence[str], command: str) -> int:
         data = b"{}"
     if not root.startswith(("http://", "https://")):
         parser.error("--url must be an http:// or https:// URL")
-    req = urllib.request.Request(f"{root}/_emulator{endpoint[command]}", data=data)  # noqa: S310
+    try:
+        req = urllib.request.Request(f"{root}/_emulator{endpoint[command]}", data=data)  # noqa: S310
+    except ValueError as exc:
+        parser.error(f"--url {args.url!r} is not a usable URL: {exc}")
     req.add_header("Content-Type", "application/json")
     try:
         with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 - the user's own URL
             payload = json.loads(resp.read())
-    except OSError as exc:
+    except urllib.error.HTTPError as exc:
+        # The emulator says what was wrong (e.g. "error_rate must be between 0 and 1"): show it.
+        sys.stderr.write(f"emulator {command}: {exc.code} {exc.reason}: {_api_message(exc)}\n")
+        return 1
+    except (OSError, ValueError) as exc:
         sys.stderr.write(f"emulator {command}: {exc}\n")
         return 1
     sys.stdout.write(json.dumps(payload, indent=2, sort_keys=True) + "\n")
     return 0
+
+
+def _api_message(error: urllib.error.HTTPError) -> str:
+    """The ``error.message`` of an emulator answer, or the start of whatever body it has."""
+    body = error.read(4096)
+    try:
+        return str(json.loads(body)["error"]["message"])
+    except (ValueError, KeyError, TypeError):
+        return body.decode("utf-8", "replace").strip()[:200] or "(no body)"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

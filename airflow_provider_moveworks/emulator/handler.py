@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import ssl
 import sys
@@ -26,6 +27,16 @@ _date_cache: list[object] = [0, ""]
 # Built once: json.dumps with any keyword argument builds a new encoder on every call.
 _ENCODER = json.JSONEncoder(separators=(",", ":"))
 _STATUS_CODES = {400: "INVALID_INPUT", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
+
+
+def is_loopback(address: str) -> bool:
+    """True for 127.0.0.0/8, ::1 and IPv4-mapped loopback (::ffff:127.0.0.1)."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    mapped = getattr(ip, "ipv4_mapped", None)
+    return bool((mapped or ip).is_loopback)
 
 
 class _Drop(Exception):
@@ -199,6 +210,12 @@ class EmulatorHandler(BaseHTTPRequestHandler):
                 request = Request(self.command, path, query, self.request_headers, self._read_body())
                 if path.startswith(admin.PREFIX + "/"):
                     counted = False
+                    if not is_loopback(self.client_address[0]):
+                        # They need no credentials: with --host 0.0.0.0 they would let anyone on
+                        # the network read every conversation and change the faults.
+                        raise ApiError(
+                            403, "FORBIDDEN", "The /_emulator endpoints answer loopback clients only"
+                        )
                     reply = admin.handle(emu, request)
                 elif path == emu.token_path:
                     route, flat = emu.token_path, True

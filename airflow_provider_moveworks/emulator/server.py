@@ -31,6 +31,8 @@ DEFAULT_ASSISTANT = "emulator-assistant"
 DEFAULT_BASE_PATH = "/rest/v1beta1"
 DEFAULT_TOKEN_PATH = "/oauth/v1/token"  # noqa: S105 - a path, not a secret
 
+_WILDCARD_TO_LOOPBACK = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}  # noqa: S104
+
 
 class EmulatorHTTPServer(ThreadingHTTPServer):
     """A threading HTTP server that tracks its connections so ``stop()`` can cut them at once."""
@@ -122,7 +124,10 @@ class MoveworksEmulator:
         self.token_response_shape = token_response_shape
         self.ssl_context = ssl_context
         self.host, self._requested_port = host, port
-        self.base_path, self.token_path = base_path.rstrip("/"), token_path
+        # "rest/v1" and "/rest/v1/" are the same path; without the leading slash the URLs would
+        # run the port into the path (http://127.0.0.1:8787rest/v1).
+        self.base_path = "/" + base_path.strip("/") if base_path.strip("/") else ""
+        self.token_path = "/" + token_path.lstrip("/")
         self.verbose = verbose
         master = random.Random(random_seed)
         self.store = ConversationStore(random.Random(master.getrandbits(64)))
@@ -196,7 +201,10 @@ class MoveworksEmulator:
     def url(self) -> str:
         """Root URL, e.g. ``http://127.0.0.1:54321``."""
         scheme = "https" if self.ssl_context is not None else "http"
-        host = f"[{self.host}]" if ":" in self.host else self.host
+        # Listening on every address (0.0.0.0, ::) is not an address to connect to: the URLs, and
+        # so the banner's ready-to-paste connection, name this machine's loopback address instead.
+        host = _WILDCARD_TO_LOOPBACK.get(self.host, self.host)
+        host = f"[{host}]" if ":" in host else host
         return f"{scheme}://{host}:{self.port}"
 
     @property

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -186,3 +187,184 @@ def test_cli_help_shows_defaults_and_every_command() -> None:
     query_help = " ".join(_run("state", "--help").stdout.split())
     assert "$MOVEWORKS_EMULATOR_URL (as the banner prints it) when set" in query_help
     assert "None" not in text
+
+
+@pytest.mark.parametrize(
+    ("port", "message"),
+    [
+        ("99999", "invalid port 99999: must be 0 to 65535"),
+        ("-1", "invalid port -1"),
+        ("http", "not a number"),
+    ],
+)
+def test_cli_invalid_port_is_a_usage_error(port: str, message: str) -> None:
+    result = _run("--port", port)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_cli_host_it_cannot_listen_on_is_one_line() -> None:
+    result = _run("--host", "no-such-host.invalid", "--port", "0")
+    assert result.returncode == 1
+    assert result.stderr.startswith("emulator: cannot listen on no-such-host.invalid:0: ")
+    assert result.stderr.count("\n") == 1
+    assert "Traceback" not in result.stderr
+
+
+def test_cli_query_with_a_malformed_url_is_a_usage_error() -> None:
+    result = _run("state", "--url", "http://[::1")
+    assert result.returncode == 2
+    assert "is not a usable URL" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_cli_configure_shows_why_the_emulator_refused(
+    served: tuple[subprocess.Popen[str], dict[str, str]],
+) -> None:
+    _, banner = served
+    result = _run("configure", "--url", banner["MOVEWORKS_EMULATOR_URL"], "--error-rate", "2")
+    assert result.returncode == 1
+    assert result.stderr == "emulator configure: 400 Bad Request: error_rate must be between 0 and 1\n"
+
+
+def test_cli_configure_can_turn_every_fault_off_again(
+    served: tuple[subprocess.Popen[str], dict[str, str]],
+) -> None:
+    _, banner = served
+    url = banner["MOVEWORKS_EMULATOR_URL"]
+    on = _run(
+        "configure",
+        "--url",
+        url,
+        "--no-retry-after",
+        "--drop-after-apply",
+        "--fault-token-endpoint",
+        "--rate-limit",
+        "5",
+    )
+    assert on.returncode == 0, on.stderr
+    faults = json.loads(on.stdout)
+    assert (faults["retry_after"], faults["drop_after_apply"], faults["fault_token_endpoint"]) == (
+        False,
+        True,
+        True,
+    )
+    off = _run(
+        "configure",
+        "--url",
+        url,
+        "--retry-after",
+        "--no-drop-after-apply",
+        "--no-fault-token-endpoint",
+        "--rate-limit",
+        "0",
+    )
+    assert off.returncode == 0, off.stderr
+    faults = json.loads(off.stdout)
+    assert (faults["retry_after"], faults["drop_after_apply"], faults["fault_token_endpoint"]) == (
+        True,
+        False,
+        False,
+    )
+    assert not faults["rate_limit"]
+
+
+@pytest.mark.parametrize(("host", "loopback"), [("0.0.0.0", "127.0.0.1"), ("::", "[::1]")])
+def test_cli_banner_on_every_address_names_a_loopback_url_that_works(host: str, loopback: str) -> None:
+    """``--host 0.0.0.0`` listens everywhere; the URLs it prints must still be ones to connect to,
+    and the pasted connection must pass the hook's plain-http-to-loopback-only rule."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", MODULE, "--host", host, "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(),
+    )
+    try:
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline() for _ in range(10)]
+        url = lines[0].strip().partition("=")[2]
+        assert url.startswith(f"http://{loopback}:"), lines
+        connection = json.loads(shlex.split(lines[-1].partition("=")[2])[0])
+        assert connection["host"] == url + "/rest/v1beta1"
+        from airflow_provider_moveworks.validation import validate_service_url
+
+        assert validate_service_url(connection["host"], "host") == connection["host"]
+        assert requests.get(url + "/_emulator/health", timeout=5).json() == {"status": "ok"}
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=5)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--error-rate", "5"], "error_rate must be between 0 and 1"),
+        (["--latency", "-1"], "latency must not be negative"),
+        (["--seed-conversations", "-5"], "invalid count -5"),
+        (["--archived-share", "2"], "invalid share 2"),
+        (["--token-ttl", "0"], "invalid seconds '0'"),
+        (["--api-key", ""], "invalid value ''"),
+        (["--assistant-name", " bot"], "invalid value ' bot'"),
+    ],
+)
+def test_cli_out_of_range_option_is_a_usage_error(args: list[str], message: str) -> None:
+    result = _run("--port", "0", *args)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""
+
+
+def test_base_path_without_a_leading_slash_still_makes_urls() -> None:
+    from airflow_provider_moveworks.emulator import MoveworksEmulator
+
+    with MoveworksEmulator(base_path="rest/v1beta1/") as emu:
+        assert emu.base_url == f"http://127.0.0.1:{emu.port}/rest/v1beta1"
+        response = requests.get(
+            emu.base_url + "/conversations",
+            headers={"Authorization": f"Bearer {emu.api_keys[0]}", "Assistant-Name": emu.assistant_name},
+            timeout=5,
+        )
+        assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("address", "loopback"),
+    [
+        ("127.0.0.1", True),
+        ("127.8.9.1", True),
+        ("::1", True),
+        ("::ffff:127.0.0.1", True),
+        ("10.0.0.5", False),
+        ("192.168.1.20", False),
+        ("::ffff:10.0.0.5", False),
+        ("fe80::1%eth0", False),
+    ],
+)
+def test_admin_endpoints_know_a_loopback_client(address: str, loopback: bool) -> None:
+    from airflow_provider_moveworks.emulator.handler import is_loopback
+
+    assert is_loopback(address) is loopback
+
+
+def test_admin_endpoints_refuse_a_client_that_is_not_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Listening on 0.0.0.0 exposes the API (which checks credentials), never the credential-free
+    admin endpoints: state, counters and faults stay with this machine."""
+    from airflow_provider_moveworks.emulator import MoveworksEmulator, handler
+
+    with MoveworksEmulator(seed_conversations=2) as emu:
+        monkeypatch.setattr(handler, "is_loopback", lambda address: False)
+        for method, path in [("GET", "/state"), ("GET", "/counters"), ("POST", "/faults")]:
+            response = requests.request(
+                method, emu.url + "/_emulator" + path, json={"error_rate": 1}, timeout=5
+            )
+            assert response.status_code == 403, path
+        assert emu.fault_config.error_rate == 0.0
+        response = requests.get(
+            emu.base_url + "/conversations",
+            headers={"Authorization": f"Bearer {emu.api_keys[0]}", "Assistant-Name": emu.assistant_name},
+            timeout=5,
+        )
+        assert response.status_code == 200

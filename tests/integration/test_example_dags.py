@@ -77,6 +77,59 @@ def test_retitle_from_csv_example_retitles_every_listed_conversation(
     assert emu.request_count(method="PATCH", status=404) == 1
 
 
+def test_retitle_from_csv_example_reads_a_spreadsheets_utf8_export_with_its_byte_order_mark(
+    load_dag, emulator_connection, tmp_path
+) -> None:
+    """Excel's "CSV UTF-8" starts the file with a byte-order mark; the header must still read as
+    ``conversation_id``, not as every row missing its id."""
+    emu = emulator_connection
+    target = emu.add_conversation(title="Before")
+    csv_path = tmp_path / "titles.csv"
+    csv_path.write_text(f"conversation_id,title\r\n{target['conversation_id']},Café menu\r\n", "utf-8-sig")
+
+    run = load_dag("example_moveworks_retitle_from_csv").test(run_conf={"csv_path": str(csv_path)})
+
+    assert str(run.state) == "success"
+    assert emu.get(target["conversation_id"])["title"] == "Café menu"
+
+
+def test_retitle_from_csv_example_refuses_two_titles_for_one_conversation(
+    load_dag, emulator_connection, tmp_path
+) -> None:
+    """Two mapped updates of one conversation would race, and whichever lands last would win."""
+    emu = emulator_connection
+    target = emu.add_conversation(title="Before")
+    other = emu.add_conversation(title="Other")
+    cid = target["conversation_id"]
+    csv_path = tmp_path / "titles.csv"
+    csv_path.write_text(
+        f"conversation_id,title\n{cid},First\n{other['conversation_id']},Fine\n{cid},Second\n"
+    )
+
+    run = load_dag("example_moveworks_retitle_from_csv").test(run_conf={"csv_path": str(csv_path)})
+
+    assert str(run.state) == "failed"
+    assert emu.get(cid)["title"] == "Before"
+    assert emu.request_count() == 0
+
+
+def test_retitle_from_csv_example_reports_an_empty_file(
+    load_dag, emulator_connection, tmp_path, capfd
+) -> None:
+    """A header-only CSV maps no update; the report still runs and says so, instead of being
+    skipped along with the zero mapped tasks."""
+    csv_path = tmp_path / "titles.csv"
+    csv_path.write_text("conversation_id,title\n")
+
+    run = load_dag("example_moveworks_retitle_from_csv").test(run_conf={"csv_path": str(csv_path)})
+
+    assert str(run.state) == "success"
+    states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
+    assert states["report"] == "success"
+    assert "Retitled 0 of 0 conversations (0 not found)" in capfd.readouterr().out
+    assert emulator_connection.request_count() == 0
+
+
 def test_retitle_from_csv_example_sends_nothing_when_a_row_is_invalid(
     load_dag, emulator_connection, tmp_path
 ) -> None:
@@ -215,6 +268,31 @@ def test_archive_stale_example_audit_never_holds_a_spreadsheet_formula(
     shown = sorted(row["title"] for row in csv.DictReader(audit.open()))
     assert shown == sorted(
         ['\'=HYPERLINK("http://x.example/","click")', "'+1", "'-2", "'@SUM(A1)", "Plain = fine"]
+    )
+
+
+def test_archive_stale_example_audit_keeps_titles_whole_and_guards_hidden_formula_starts(
+    load_dag, emulator_connection, tmp_path
+) -> None:
+    """A carriage return survives the trip through ``selected.csv`` (so a title starting with one
+    is guarded as promised), and formulas behind leading blanks or in full-width forms are guarded
+    too: spreadsheets that trim cells or fold full-width signs would otherwise run them."""
+    emu = emulator_connection
+    old = datetime.now(timezone.utc) - timedelta(days=200)
+    titles = ["\r=1+1", "line\rbreak", "two\r\nlines", " =1+1", "\n=1+1", "\uff1d1+1", "\uff0b1", "Plain"]
+    for title in titles:
+        emu.add_conversation(title=title, updated_at=old)
+
+    run = load_dag("example_moveworks_archive_stale_conversations").test(
+        run_conf={"max_age_days": 90, "work_dir": tmp_path.as_uri()}
+    )
+
+    assert str(run.state) == "success"
+    (audit,) = tmp_path.glob("*/audit.csv")
+    with audit.open(newline="") as handle:
+        shown = sorted(row["title"] for row in csv.DictReader(handle))
+    assert shown == sorted(
+        ["'\r=1+1", "line\rbreak", "two\r\nlines", "' =1+1", "'\n=1+1", "'\uff1d1+1", "'\uff0b1", "Plain"]
     )
 
 

@@ -76,6 +76,24 @@ def test_sdist_carries_the_license(dist: Path) -> None:
     assert f"{root}/pyproject.toml" in names
 
 
+def test_sdist_carries_what_the_readme_points_to(dist: Path) -> None:
+    """The README (the package's description) sends users to the example DAGs, their sample
+    data, the constraints files and the changelog: a source release holds them, not only a clone."""
+    with tarfile.open(only(dist, "*.tar.gz")) as sdist:
+        names = sdist.getnames()
+    root = names[0].split("/")[0]
+    expected = [
+        *(p.relative_to(REPO_ROOT) for p in (REPO_ROOT / "example_dags").rglob("*") if p.is_file()),
+        *(p.relative_to(REPO_ROOT) for p in (REPO_ROOT / "constraints").glob("*.txt")),
+        Path("CHANGELOG.md"),
+    ]
+    missing = [
+        str(path) for path in expected if "__pycache__" not in path.parts and f"{root}/{path}" not in names
+    ]
+    assert missing == []
+    assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
+
+
 def test_twine_check_is_clean(dist: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "twine", "check", "--strict", *map(str, sorted(dist.iterdir()))],

@@ -258,6 +258,15 @@ def test_verification_switched_off_ignores_the_ca_bundle(set_connection, tmp_pat
     assert MoveworksHook().settings.verify is False
 
 
+def test_ca_bundle_path_may_be_a_folder_of_hashed_certificates(set_connection, tmp_path) -> None:
+    """requests verifies against a folder such as /etc/ssl/certs; the older ``verify`` path took
+    one too, so the field must not call an existing folder missing."""
+    set_connection(extra={"assistant_name": ASSISTANT, "ca_bundle_path": str(tmp_path)})
+    assert MoveworksHook().settings.verify == str(tmp_path)
+    set_connection(extra={"assistant_name": ASSISTANT, "verify": str(tmp_path)})
+    assert MoveworksHook().settings.verify == str(tmp_path)
+
+
 def test_a_missing_ca_bundle_names_the_field(set_connection) -> None:
     set_connection(extra={"assistant_name": ASSISTANT, "ca_bundle_path": "/no/such/ca.pem"})
     with pytest.raises(MoveworksValidationError) as caught:
