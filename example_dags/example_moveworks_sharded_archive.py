@@ -52,18 +52,36 @@ def shard_of(conversation_id: object, shards: int) -> int:
     return zlib.crc32(str(conversation_id).encode()) % shards
 
 
-def _chain(first: str, rest: IO[str]) -> Iterator[str]:
-    """The line already read, then the rest of the file."""
-    yield first
+def _chain(first: list[str], rest: IO[str]) -> Iterator[str]:
+    """The lines already read, then the rest of the file."""
+    yield from first
     yield from lines(rest)
 
 
+def _leading_lines(handle: IO[str]) -> list[str]:
+    """The lines up to and including the first that is not blank (all of them if none is)."""
+    read = []
+    for line in lines(handle):
+        read.append(line)
+        if line.strip():
+            break
+    return read
+
+
 def is_csv(uri: str, first_line: str) -> bool:
-    """The bulk operator's own rule: the extension, else ``{`` starts JSON Lines."""
-    name = uri.lower()
+    """The bulk operator's own rule: the extension (before any query), else ``{`` at the first
+    character that is not blank starts JSON Lines."""
+    name = uri.lower().rsplit("?", 1)[0]
     if name.endswith((".jsonl", ".ndjson")):
         return False
     return name.endswith(".csv") or not first_line.lstrip().startswith("{")
+
+
+def id_column(header: list[str]) -> int:
+    """The column of ``conversation_id``, named as the bulk operator reads a header (cells
+    stripped); 0 when none names it (the shard's bulk task then rejects the header)."""
+    names = [cell.strip() for cell in header]
+    return names.index("conversation_id") if "conversation_id" in names else 0
 
 
 with DAG(
@@ -89,8 +107,8 @@ with DAG(
         folder = ObjectStoragePath(params["work_dir"]) / re.sub(r"[^A-Za-z0-9_.-]", "_", run_id)
         folder.mkdir(parents=True, exist_ok=True)
         with ObjectStoragePath(export).open("r", encoding="utf-8-sig", newline="") as source:
-            first = source.readline()
-            csv_input = is_csv(export, first)
+            first = _leading_lines(source)
+            csv_input = is_csv(export, first[-1] if first else "")
             suffix = "csv" if csv_input else "jsonl"
             paths = [folder / f"shard-{n:04d}.{suffix}" for n in range(shards)]
             outputs = [path.open("w", encoding="utf-8", newline="") for path in paths]
@@ -99,17 +117,18 @@ with DAG(
                 if csv_input:
                     # The csv module keeps quoted line breaks inside one record.
                     reader = csv.reader(_chain(first, source))
-                    header = next(reader, None)
+                    # The header is the first record that is not blank, as the bulk operator reads it.
+                    header = next((cells for cells in reader if any(cell.strip() for cell in cells)), None)
                     if header is None:
                         raise AirflowFailException(f"{export} is empty")
                     writers = [csv.writer(out) for out in outputs]
                     for writer in writers:
                         writer.writerow(header)
-                    id_column = header.index("conversation_id") if "conversation_id" in header else 0
+                    column = id_column(header)
                     for record in reader:
                         if not any(cell.strip() for cell in record):
                             continue  # a blank line is not a row
-                        shard = shard_of(record[id_column] if id_column < len(record) else "", shards)
+                        shard = shard_of(record[column] if column < len(record) else "", shards)
                         writers[shard].writerow(record)
                         counts[shard] += 1
                 else:
@@ -118,7 +137,7 @@ with DAG(
                             continue
                         try:
                             conversation_id = json.loads(line).get("conversation_id")
-                        except (ValueError, AttributeError):
+                        except (ValueError, AttributeError, RecursionError):
                             conversation_id = None  # the shard's bulk task reports it invalid
                         shard = shard_of(conversation_id, shards)
                         outputs[shard].write(line if line.endswith("\n") else line + "\n")
@@ -135,6 +154,8 @@ with DAG(
     @task(trigger_rule="all_done")
     def combine(shards: list[dict[str, str]], summaries: Any) -> dict[str, Any]:
         """One summary for the whole export; fails if a shard failed or a row went uncounted."""
+        if not shards:
+            raise AirflowFailException("split_export wrote no shards (it failed): nothing was archived")
         done = [summary for summary in summaries if summary]
         if len(done) != len(shards):
             raise AirflowFailException(

@@ -122,3 +122,62 @@ def test_the_run_fails_when_one_shard_fails(load_dag, emulator_connection, tmp_p
     # The other shards still applied their rows.
     updated = emu.request_count(method="PATCH", status=200)
     assert 0 < updated < 12
+
+
+def test_a_csv_header_with_spaces_shards_by_the_conversation_id_column(
+    load_dag, emulator_connection, tmp_path
+):
+    # The bulk operator reads " conversation_id" as conversation_id: the split must too, or it
+    # shards by another column and one conversation's conflicting rows land in different shards.
+    emu = emulator_connection
+    cid = emu.add_conversation(title="Old")["conversation_id"]
+    export = tmp_path / "export.csv"
+    export.write_text(f"title, conversation_id\nAlpha,{cid}\nBeta,{cid}\n")
+
+    run = load_dag(DAG_ID).test(
+        run_conf={"export": export.as_uri(), "work_dir": (tmp_path / "work").as_uri(), "shards": 4}
+    )
+
+    assert str(run.state) == "failed"  # the conflicting rows are invalid, found in one shard
+    (folder,) = (tmp_path / "work").iterdir()
+    shard_rows = [len(path.read_text().splitlines()) - 1 for path in sorted(folder.glob("shard-*.csv"))]
+    assert sorted(shard_rows) == [0, 0, 0, 2]
+    assert emu.request_count(method="PATCH") == 0
+
+
+def test_a_jsonl_export_without_extension_starting_with_a_blank_line_is_read_as_jsonl(
+    load_dag, emulator_connection, tmp_path
+):
+    emu = emulator_connection
+    ids = [emu.add_conversation(title=f"Old {n}")["conversation_id"] for n in range(5)]
+    export = tmp_path / "export"
+    export.write_text(
+        "\n" + "".join(json.dumps({"conversation_id": cid, "archived": True}) + "\n" for cid in ids)
+    )
+
+    run = load_dag(DAG_ID).test(
+        run_conf={"export": export.as_uri(), "work_dir": (tmp_path / "work").as_uri(), "shards": 2}
+    )
+
+    assert str(run.state) == "success"
+    (folder,) = (tmp_path / "work").iterdir()
+    summary = json.loads((folder / "summary.json").read_text())
+    assert (summary["total"], summary["updated"]) == (5, 5)
+
+
+def test_a_deeply_nested_jsonl_row_is_reported_invalid_not_a_crash(load_dag, emulator_connection, tmp_path):
+    emu = emulator_connection
+    cid = emu.add_conversation(title="Old")["conversation_id"]
+    export = tmp_path / "export.jsonl"
+    nested = '{"conversation_id": "conv_other", "title": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    export.write_text(json.dumps({"conversation_id": cid, "archived": True}) + "\n" + nested + "\n")
+
+    run = load_dag(DAG_ID).test(
+        run_conf={"export": export.as_uri(), "work_dir": (tmp_path / "work").as_uri(), "shards": 2}
+    )
+
+    # The bulk task of the nested row's shard rejects it; the split itself does not crash.
+    states = {(ti.task_id, ti.map_index): str(ti.state) for ti in run.get_task_instances()}
+    assert states[("split_export", -1)] == "success"
+    (folder,) = (tmp_path / "work").iterdir()
+    assert sum(len(path.read_text().splitlines()) for path in folder.glob("shard-*.jsonl")) == 2
