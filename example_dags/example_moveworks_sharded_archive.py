@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import re
 import zlib
@@ -35,9 +36,28 @@ from airflow.providers.common.compat.sdk import DAG, AirflowFailException, Objec
 
 from airflow_provider_moveworks.operators.moveworks import MoveworksBulkUpdateConversationsOperator
 
-ACCOUNT_REQUESTS_PER_SECOND = float(os.environ.get("MOVEWORKS_ACCOUNT_REQUESTS_PER_SECOND", "100"))
+
+def _setting(name: str, default: str, kind: type[int] | type[float], problems: list[str]) -> Any:
+    """A positive, finite number from the environment; a bad one is recorded in ``problems`` (the
+    run then fails naming it, instead of the file failing to import) and the default is used."""
+    raw = os.environ.get(name, default)
+    try:
+        value = kind(raw.strip())
+    except ValueError:
+        value = None
+    if value is None or not math.isfinite(value) or value <= 0:
+        problems.append(f"{name}={raw!r} must be a {'whole ' if kind is int else ''}number > 0")
+        return kind(default)
+    return value
+
+
+# Deployment settings that are not usable; split_export fails naming them before anything runs.
+SETTING_PROBLEMS: list[str] = []
+ACCOUNT_REQUESTS_PER_SECOND = _setting(
+    "MOVEWORKS_ACCOUNT_REQUESTS_PER_SECOND", "100", float, SETTING_PROBLEMS
+)
 POOL = os.environ.get("MOVEWORKS_POOL", "moveworks")
-POOL_SLOTS = int(os.environ.get("MOVEWORKS_POOL_SLOTS", "4"))
+POOL_SLOTS = _setting("MOVEWORKS_POOL_SLOTS", "4", int, SETTING_PROBLEMS)
 # The counts every bulk summary carries; ``total`` is their sum.
 COUNTS = ("updated", "not_found", "failed", "invalid", "duplicates")
 
@@ -103,6 +123,10 @@ with DAG(
         """Write the shard files; return one ``{updates_file, report_file}`` per shard."""
         assert params is not None
         assert run_id is not None
+        if SETTING_PROBLEMS:
+            raise AirflowFailException(
+                "the deployment settings are not usable: " + "; ".join(SETTING_PROBLEMS)
+            )
         export, shards = params["export"], int(params["shards"])
         folder = ObjectStoragePath(params["work_dir"]) / re.sub(r"[^A-Za-z0-9_.-]", "_", run_id)
         folder.mkdir(parents=True, exist_ok=True)

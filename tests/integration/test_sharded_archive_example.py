@@ -181,3 +181,35 @@ def test_a_deeply_nested_jsonl_row_is_reported_invalid_not_a_crash(load_dag, emu
     assert states[("split_export", -1)] == "success"
     (folder,) = (tmp_path / "work").iterdir()
     assert sum(len(path.read_text().splitlines()) for path in folder.glob("shard-*.jsonl")) == 2
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("MOVEWORKS_POOL_SLOTS", "0"),
+        ("MOVEWORKS_POOL_SLOTS", "abc"),
+        ("MOVEWORKS_POOL_SLOTS", "-2"),
+        ("MOVEWORKS_ACCOUNT_REQUESTS_PER_SECOND", "0"),
+        ("MOVEWORKS_ACCOUNT_REQUESTS_PER_SECOND", "-1"),
+        ("MOVEWORKS_ACCOUNT_REQUESTS_PER_SECOND", "x"),
+        ("MOVEWORKS_ACCOUNT_REQUESTS_PER_SECOND", "nan"),
+        ("MOVEWORKS_ACCOUNT_REQUESTS_PER_SECOND", "inf"),
+    ],
+)
+def test_a_bad_deployment_setting_fails_the_run_naming_it_not_the_dag_import(
+    monkeypatch, tmp_path, variable, value
+):
+    from airflow_provider_moveworks.version_compat import DagBag
+
+    example = Path(__file__).parents[2] / "example_dags" / "example_moveworks_sharded_archive.py"
+    monkeypatch.setenv(variable, value)
+    bag = DagBag(dag_folder=str(example))
+    assert bag.import_errors == {}
+    split = bag.get_dag(DAG_ID).get_task("split_export")
+    export = tmp_path / "export.jsonl"
+    export.write_text("")
+    params = {"export": export.as_uri(), "work_dir": (tmp_path / "work").as_uri(), "shards": 2}
+    with pytest.raises(Exception, match=variable) as raised:
+        split.python_callable(params=params, run_id="manual__1")
+    assert type(raised.value).__name__ == "AirflowFailException"
+    assert not (tmp_path / "work").exists()  # nothing written
