@@ -185,6 +185,7 @@ class MoveworksBulkUpdateConversationsOperator(BaseOperator):
         from airflow_provider_moveworks.bulk.runner import BulkOptions, BulkRun
         from airflow_provider_moveworks.exceptions import MoveworksBulkUpdateError
 
+        self._summary = None  # an earlier run's counts are not this run's
         source = RowSource(updates=self.updates, updates_file=self.updates_file)
         options = BulkOptions(
             max_concurrency=self.max_concurrency,

@@ -89,6 +89,7 @@ class MoveworksUpdateConversationOperator(BaseOperator):
         return MoveworksHook(self.moveworks_conn_id, assistant_name=self.assistant_name)
 
     def execute(self, context: Context) -> dict[str, Any] | None:
+        self._outcome = None  # an earlier run's outcome is not this run's
         conversation_id = validate_conversation_id(self.conversation_id)
         body = build_update_body(self.title, self.archived)
         fields = ", ".join(body)

@@ -82,3 +82,52 @@ def test_an_unreadable_connection_drops_only_the_output(set_connection) -> None:
     assert result.outputs == []
     facet = result.run_facets["moveworks"]
     assert (facet.updated, facet.not_found, facet.failed, facet.invalid) == (2, 0, 1, 0)
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    [
+        "https://api.moveworks.ai/rest/v1beta1",
+        "HTTPS://API.Moveworks.AI/rest/v1beta1",
+        "https://api.moveworks.ai:443/rest/v1beta1",
+        "https://API.moveworks.ai./rest/v1beta1",
+    ],
+)
+def test_one_api_host_spelled_differently_is_one_namespace(base_url: str) -> None:
+    lineage = pytest.importorskip("airflow_provider_moveworks.lineage", exc_type=ImportError)
+
+    assert lineage.conversations_dataset(base_url, "HR Bot").namespace == "moveworks://api.moveworks.ai"
+
+
+def test_a_failed_run_does_not_report_the_outcome_of_an_earlier_run(emulator_connection) -> None:
+    pytest.importorskip("airflow_provider_moveworks.lineage", exc_type=ImportError)
+    from airflow_provider_moveworks.operators.moveworks import MoveworksUpdateConversationOperator
+
+    cid = emulator_connection.add_conversation(title="Old")["conversation_id"]
+    operator = MoveworksUpdateConversationOperator(task_id="t", conversation_id=cid, title="New")
+    operator.execute({})
+    operator.conversation_id = "not an id"  # the next run fails before sending
+    with pytest.raises(Exception, match="conversation_id"):
+        operator.execute({})
+
+    facet = operator.get_openlineage_facets_on_failure(None).run_facets["moveworks"]
+
+    assert (facet.updated, facet.not_found, facet.failed, facet.invalid) == (0, 0, 0, 1)
+
+
+def test_a_bulk_run_that_fails_before_counting_reports_no_earlier_counts(
+    emulator_connection, tmp_path
+) -> None:
+    pytest.importorskip("airflow_provider_moveworks.lineage", exc_type=ImportError)
+    from airflow_provider_moveworks.operators.moveworks import MoveworksBulkUpdateConversationsOperator
+
+    cid = emulator_connection.add_conversation(title="Old")["conversation_id"]
+    updates = tmp_path / "updates.jsonl"
+    updates.write_text(f'{{"conversation_id": "{cid}", "title": "New"}}\n')
+    operator = MoveworksBulkUpdateConversationsOperator(task_id="t", updates_file=str(updates))
+    operator.execute({})
+    updates.unlink()  # the next run fails before counting
+    with pytest.raises(Exception, match="updates"):
+        operator.execute({})
+
+    assert operator.get_openlineage_facets_on_failure(None).run_facets == {}
