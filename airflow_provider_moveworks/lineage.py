@@ -50,7 +50,9 @@ def file_dataset(location: str) -> Any:
     # Airflow's object storage allows scheme://conn_id@bucket/key: the connection is no part of it.
     host = parts.netloc.rsplit("@", 1)[-1]
     if scheme == "file":
-        return Dataset(namespace=f"file://{host}" if host else "file", name=parts.path)
+        # file://localhost/path is the local file /path (as the bulk operator opens it).
+        local = host.lower() in ("", "localhost")
+        return Dataset(namespace="file" if local else f"file://{host}", name=parts.path)
     return Dataset(namespace=f"{scheme}://{host}", name=parts.path.lstrip("/"))
 
 

@@ -30,6 +30,7 @@ def test_importing_the_operators_loads_no_lineage_code() -> None:
         ("/data/exports/archive.csv", ("file", "/data/exports/archive.csv")),
         ("file:///data/exports/archive.csv", ("file", "/data/exports/archive.csv")),
         ("file://fileserver/exports/a.jsonl", ("file://fileserver", "/exports/a.jsonl")),
+        ("file://localhost/data/exports/archive.csv", ("file", "/data/exports/archive.csv")),
         ("s3://hr-bot/exports/2026-01-01/archive.csv", ("s3://hr-bot", "exports/2026-01-01/archive.csv")),
         ("s3://aws_prod@hr-bot/exports/a.csv", ("s3://hr-bot", "exports/a.csv")),
         ("gcs://hr-bot/exports/a.csv", ("gs://hr-bot", "exports/a.csv")),
