@@ -104,6 +104,46 @@ def id_column(header: list[str]) -> int:
     return names.index("conversation_id") if "conversation_id" in names else 0
 
 
+def _split(
+    source: IO[str],
+    first: list[str],
+    csv_input: bool,
+    shards: int,
+    outputs: list[IO[str]],
+    counts: list[int],
+    export: str,
+) -> None:
+    """Write each row of ``source`` (after the ``first`` lines already read) to its shard."""
+    if csv_input:
+        # The csv module keeps quoted line breaks inside one record.
+        reader = csv.reader(_chain(first, source))
+        # The header is the first record that is not blank, as the bulk operator reads it.
+        header = next((cells for cells in reader if any(cell.strip() for cell in cells)), None)
+        if header is None:
+            raise AirflowFailException(f"{export} is empty")
+        writers = [csv.writer(out) for out in outputs]
+        for writer in writers:
+            writer.writerow(header)
+        column = id_column(header)
+        for record in reader:
+            if not any(cell.strip() for cell in record):
+                continue  # a blank line is not a row
+            shard = shard_of(record[column] if column < len(record) else "", shards)
+            writers[shard].writerow(record)
+            counts[shard] += 1
+    else:
+        for line in _chain(first, source):
+            if not line.strip():
+                continue
+            try:
+                conversation_id = json.loads(line).get("conversation_id")
+            except (ValueError, AttributeError, RecursionError):
+                conversation_id = None  # the shard's bulk task reports it invalid
+            shard = shard_of(conversation_id, shards)
+            outputs[shard].write(line if line.endswith("\n") else line + "\n")
+            counts[shard] += 1
+
+
 with DAG(
     dag_id="example_moveworks_sharded_archive",
     description="Split an export into shards, bulk-update them in parallel under a pool, add up",
@@ -131,41 +171,21 @@ with DAG(
         folder = ObjectStoragePath(params["work_dir"]) / re.sub(r"[^A-Za-z0-9_.-]", "_", run_id)
         folder.mkdir(parents=True, exist_ok=True)
         with ObjectStoragePath(export).open("r", encoding="utf-8-sig", newline="") as source:
-            first = _leading_lines(source)
+            try:
+                first = _leading_lines(source)
+            except UnicodeDecodeError:
+                raise AirflowFailException(f"{export} is not UTF-8 text: re-export it as UTF-8") from None
             csv_input = is_csv(export, first[-1] if first else "")
             suffix = "csv" if csv_input else "jsonl"
             paths = [folder / f"shard-{n:04d}.{suffix}" for n in range(shards)]
             outputs = [path.open("w", encoding="utf-8", newline="") for path in paths]
             counts = [0] * shards
             try:
-                if csv_input:
-                    # The csv module keeps quoted line breaks inside one record.
-                    reader = csv.reader(_chain(first, source))
-                    # The header is the first record that is not blank, as the bulk operator reads it.
-                    header = next((cells for cells in reader if any(cell.strip() for cell in cells)), None)
-                    if header is None:
-                        raise AirflowFailException(f"{export} is empty")
-                    writers = [csv.writer(out) for out in outputs]
-                    for writer in writers:
-                        writer.writerow(header)
-                    column = id_column(header)
-                    for record in reader:
-                        if not any(cell.strip() for cell in record):
-                            continue  # a blank line is not a row
-                        shard = shard_of(record[column] if column < len(record) else "", shards)
-                        writers[shard].writerow(record)
-                        counts[shard] += 1
-                else:
-                    for line in _chain(first, source):
-                        if not line.strip():
-                            continue
-                        try:
-                            conversation_id = json.loads(line).get("conversation_id")
-                        except (ValueError, AttributeError, RecursionError):
-                            conversation_id = None  # the shard's bulk task reports it invalid
-                        shard = shard_of(conversation_id, shards)
-                        outputs[shard].write(line if line.endswith("\n") else line + "\n")
-                        counts[shard] += 1
+                _split(source, first, csv_input, shards, outputs, counts, export)
+            except UnicodeDecodeError:
+                raise AirflowFailException(
+                    f"{export} is not UTF-8 text (after about {sum(counts)} rows): re-export it as UTF-8"
+                ) from None
             finally:
                 for out in outputs:
                     out.close()

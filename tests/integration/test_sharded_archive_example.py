@@ -213,3 +213,20 @@ def test_a_bad_deployment_setting_fails_the_run_naming_it_not_the_dag_import(
         split.python_callable(params=params, run_id="manual__1")
     assert type(raised.value).__name__ == "AirflowFailException"
     assert not (tmp_path / "work").exists()  # nothing written
+
+
+@pytest.mark.parametrize("rows_before", [0, 2000])  # in the first line read, or far past it
+def test_an_export_that_is_not_utf8_fails_the_split_saying_so(
+    load_dag, emulator_connection, tmp_path, capfd, rows_before
+):
+    export = tmp_path / "export.csv"
+    export.write_bytes(b"conversation_id,title\n" + b"conv_ok,Fine\n" * rows_before + b"conv_a1,Caf\xe9\n")
+
+    run = load_dag(DAG_ID).test(
+        run_conf={"export": export.as_uri(), "work_dir": (tmp_path / "work").as_uri(), "shards": 2}
+    )
+
+    assert str(run.state) == "failed"
+    out = capfd.readouterr().out
+    assert "is not UTF-8" in out
+    assert "UnicodeDecodeError" not in out
