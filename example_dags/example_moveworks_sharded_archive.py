@@ -115,8 +115,9 @@ def _split(
 ) -> None:
     """Write each row of ``source`` (after the ``first`` lines already read) to its shard."""
     if csv_input:
-        # The csv module keeps quoted line breaks inside one record.
-        reader = csv.reader(_chain(first, source))
+        # The csv module keeps quoted line breaks inside one record; strict, as the bulk operator
+        # reads: a quote left open is an error, not a field that swallows the rest of the file.
+        reader = csv.reader(_chain(first, source), strict=True)
         # The header is the first record that is not blank, as the bulk operator reads it.
         header = next((cells for cells in reader if any(cell.strip() for cell in cells)), None)
         if header is None:
@@ -185,6 +186,11 @@ with DAG(
             except UnicodeDecodeError:
                 raise AirflowFailException(
                     f"{export} is not UTF-8 text (after about {sum(counts)} rows): re-export it as UTF-8"
+                ) from None
+            except csv.Error as error:
+                raise AirflowFailException(
+                    f"{export} is not valid CSV after its first {sum(counts)} rows ({error}); check its "
+                    "quotes: a field that opens a quote must close it"
                 ) from None
             finally:
                 for out in outputs:

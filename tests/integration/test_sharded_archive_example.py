@@ -230,3 +230,23 @@ def test_an_export_that_is_not_utf8_fails_the_split_saying_so(
     out = capfd.readouterr().out
     assert "is not UTF-8" in out
     assert "UnicodeDecodeError" not in out
+
+
+def test_a_quote_left_open_fails_the_split_instead_of_swallowing_rows(
+    load_dag, emulator_connection, tmp_path, capfd
+):
+    emu = emulator_connection
+    first, second = (emu.add_conversation(title="Old")["conversation_id"] for _ in range(2))
+    export = tmp_path / "export.csv"
+    # The bulk operator rejects this file; split, it must not become one valid row with a long title.
+    export.write_text(f'conversation_id,title\n{first},"Open quote\n{second},Other\n')
+
+    run = load_dag(DAG_ID).test(
+        run_conf={"export": export.as_uri(), "work_dir": (tmp_path / "work").as_uri(), "shards": 2}
+    )
+
+    assert str(run.state) == "failed"
+    states = {(ti.task_id, ti.map_index): str(ti.state) for ti in run.get_task_instances()}
+    assert states[("split_export", -1)] == "failed"
+    assert "not valid CSV" in capfd.readouterr().out
+    assert emu.request_count(method="PATCH") == 0
