@@ -60,6 +60,8 @@ POOL = os.environ.get("MOVEWORKS_POOL", "moveworks")
 POOL_SLOTS = _setting("MOVEWORKS_POOL_SLOTS", "4", int, SETTING_PROBLEMS)
 # The counts every bulk summary carries; ``total`` is their sum.
 COUNTS = ("updated", "not_found", "failed", "invalid", "duplicates")
+# The most shard files split_export keeps open at once.
+OPEN_SHARDS = 128
 
 
 def lines(handle: IO[str]) -> Iterator[str]:
@@ -109,11 +111,12 @@ def _split(
     first: list[str],
     csv_input: bool,
     shards: int,
-    outputs: list[IO[str]],
+    outputs: dict[int, IO[str]],
     counts: list[int],
     export: str,
 ) -> None:
-    """Write each row of ``source`` (after the ``first`` lines already read) to its shard."""
+    """Write each row of ``source`` (after the ``first`` lines already read) to its shard, if that
+    shard is one of ``outputs`` (the shards of this pass)."""
     if csv_input:
         # The csv module keeps quoted line breaks inside one record; strict, as the bulk operator
         # reads: a quote left open is an error, not a field that swallows the rest of the file.
@@ -122,16 +125,17 @@ def _split(
         header = next((cells for cells in reader if any(cell.strip() for cell in cells)), None)
         if header is None:
             raise AirflowFailException(f"{export} is empty")
-        writers = [csv.writer(out) for out in outputs]
-        for writer in writers:
+        writers = {shard: csv.writer(out) for shard, out in outputs.items()}
+        for writer in writers.values():
             writer.writerow(header)
         column = id_column(header)
         for record in reader:
             if not any(cell.strip() for cell in record):
                 continue  # a blank line is not a row
             shard = shard_of(record[column] if column < len(record) else "", shards)
-            writers[shard].writerow(record)
-            counts[shard] += 1
+            if shard in writers:
+                writers[shard].writerow(record)
+                counts[shard] += 1
     else:
         for line in _chain(first, source):
             if not line.strip():
@@ -141,8 +145,39 @@ def _split(
             except (ValueError, AttributeError, RecursionError):
                 conversation_id = None  # the shard's bulk task reports it invalid
             shard = shard_of(conversation_id, shards)
-            outputs[shard].write(line if line.endswith("\n") else line + "\n")
-            counts[shard] += 1
+            if shard in outputs:
+                outputs[shard].write(line if line.endswith("\n") else line + "\n")
+                counts[shard] += 1
+
+
+def _split_pass(export: str, folder: Any, shards: int, these: range, counts: list[int]) -> list[Any]:
+    """Read the whole export, writing the rows of the shards ``these``; return every shard's path."""
+    with ObjectStoragePath(export).open("r", encoding="utf-8-sig", newline="") as source:
+        try:
+            first = _leading_lines(source)
+        except UnicodeDecodeError:
+            raise AirflowFailException(f"{export} is not UTF-8 text: re-export it as UTF-8") from None
+        csv_input = is_csv(export, first[-1] if first else "")
+        suffix = "csv" if csv_input else "jsonl"
+        paths = [folder / f"shard-{n:04d}.{suffix}" for n in range(shards)]
+        outputs: dict[int, IO[str]] = {}
+        try:
+            for n in these:
+                outputs[n] = paths[n].open("w", encoding="utf-8", newline="")
+            _split(source, first, csv_input, shards, outputs, counts, export)
+        except UnicodeDecodeError:
+            raise AirflowFailException(
+                f"{export} is not UTF-8 text (after about {sum(counts)} rows): re-export it as UTF-8"
+            ) from None
+        except csv.Error as error:
+            raise AirflowFailException(
+                f"{export} is not valid CSV ({error}); check its quotes: a field that opens a quote "
+                "must close it"
+            ) from None
+        finally:
+            for out in outputs.values():
+                out.close()
+    return paths
 
 
 with DAG(
@@ -171,30 +206,12 @@ with DAG(
         export, shards = params["export"], int(params["shards"])
         folder = ObjectStoragePath(params["work_dir"]) / re.sub(r"[^A-Za-z0-9_.-]", "_", run_id)
         folder.mkdir(parents=True, exist_ok=True)
-        with ObjectStoragePath(export).open("r", encoding="utf-8-sig", newline="") as source:
-            try:
-                first = _leading_lines(source)
-            except UnicodeDecodeError:
-                raise AirflowFailException(f"{export} is not UTF-8 text: re-export it as UTF-8") from None
-            csv_input = is_csv(export, first[-1] if first else "")
-            suffix = "csv" if csv_input else "jsonl"
-            paths = [folder / f"shard-{n:04d}.{suffix}" for n in range(shards)]
-            outputs = [path.open("w", encoding="utf-8", newline="") for path in paths]
-            counts = [0] * shards
-            try:
-                _split(source, first, csv_input, shards, outputs, counts, export)
-            except UnicodeDecodeError:
-                raise AirflowFailException(
-                    f"{export} is not UTF-8 text (after about {sum(counts)} rows): re-export it as UTF-8"
-                ) from None
-            except csv.Error as error:
-                raise AirflowFailException(
-                    f"{export} is not valid CSV after its first {sum(counts)} rows ({error}); check its "
-                    "quotes: a field that opens a quote must close it"
-                ) from None
-            finally:
-                for out in outputs:
-                    out.close()
+        counts = [0] * shards
+        paths: list[Any] = []
+        # At most OPEN_SHARDS shard files open at once (a worker's open-file limit is often 1024):
+        # more shards than that are written in several passes over the export.
+        for low in range(0, shards, OPEN_SHARDS):
+            paths = _split_pass(export, folder, shards, range(low, min(low + OPEN_SHARDS, shards)), counts)
         print(f"Split {sum(counts)} rows of {export} into {shards} shards: {counts}")
         return [
             {"updates_file": str(path), "report_file": str(folder / f"report-{n:04d}.jsonl")}

@@ -250,3 +250,37 @@ def test_a_quote_left_open_fails_the_split_instead_of_swallowing_rows(
     assert states[("split_export", -1)] == "failed"
     assert "not valid CSV" in capfd.readouterr().out
     assert emu.request_count(method="PATCH") == 0
+
+
+def test_the_most_shards_split_within_a_low_open_file_limit(tmp_path):
+    import importlib.util
+    import resource
+
+    example = Path(__file__).parents[2] / "example_dags" / "example_moveworks_sharded_archive.py"
+    spec = importlib.util.spec_from_file_location("sharded_example_under_test", example)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    split = module.dag.get_task("split_export")
+    ids = [f"conv_{n:05d}" for n in range(3000)]
+    export = tmp_path / "export.jsonl"
+    export.write_text(
+        "".join(json.dumps({"conversation_id": cid, "archived": True}) + "\n" for cid in ids * 2)
+    )
+    params = {"export": export.as_uri(), "work_dir": (tmp_path / "work").as_uri(), "shards": 1024}
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (512, hard))
+    try:
+        shards = split.python_callable(params=params, run_id="manual__1")
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+    assert len(shards) == 1024
+    seen: dict[str, int] = {}
+    for n, shard in enumerate(shards):
+        for line in Path(shard["updates_file"].removeprefix("file://")).read_text().splitlines():
+            assert seen.setdefault(json.loads(line)["conversation_id"], n) == n  # one shard each
+    assert sorted(seen) == ids
+    assert (
+        sum(len(Path(s["updates_file"].removeprefix("file://")).read_text().splitlines()) for s in shards)
+        == 6000
+    )
