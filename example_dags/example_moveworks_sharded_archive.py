@@ -57,6 +57,10 @@ ACCOUNT_REQUESTS_PER_SECOND = _setting(
     "MOVEWORKS_ACCOUNT_REQUESTS_PER_SECOND", "100", float, SETTING_PROBLEMS
 )
 POOL = os.environ.get("MOVEWORKS_POOL", "moveworks")
+if not POOL.strip() or POOL.strip() != POOL:
+    # No pool has that name: the shards would wait for it forever.
+    SETTING_PROBLEMS.append(f"MOVEWORKS_POOL={POOL!r} must name a pool")
+    POOL = "moveworks"
 POOL_SLOTS = _setting("MOVEWORKS_POOL_SLOTS", "4", int, SETTING_PROBLEMS)
 # The counts every bulk summary carries; ``total`` is their sum.
 COUNTS = ("updated", "not_found", "failed", "invalid", "duplicates")

@@ -194,10 +194,12 @@ def test_a_deeply_nested_jsonl_row_is_reported_invalid_not_a_crash(load_dag, emu
         ("MOVEWORKS_ACCOUNT_REQUESTS_PER_SECOND", "x"),
         ("MOVEWORKS_ACCOUNT_REQUESTS_PER_SECOND", "nan"),
         ("MOVEWORKS_ACCOUNT_REQUESTS_PER_SECOND", "inf"),
+        ("MOVEWORKS_POOL", ""),
+        ("MOVEWORKS_POOL", " moveworks"),
     ],
 )
 def test_a_bad_deployment_setting_fails_the_run_naming_it_not_the_dag_import(
-    monkeypatch, tmp_path, variable, value
+    airflow_db, monkeypatch, tmp_path, variable, value
 ):
     from airflow_provider_moveworks.version_compat import DagBag
 
