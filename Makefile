@@ -80,7 +80,7 @@ demo: install
 bench: install
 	$(BIN)/python benchmarks/run_all.py
 
-# Not in .ci/run: about 10 minutes on 2 cores. Arguments: make mutation MUTATION_ARGS="--only client/"
+# Not in .ci/run: a long run on 2 cores. Arguments: make mutation MUTATION_ARGS="--only client/"
 mutation: install
 	$(BIN)/python scripts/mutation.py $(MUTATION_ARGS)
 
