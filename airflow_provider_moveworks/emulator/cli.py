@@ -13,9 +13,9 @@ import sys
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import FrameType
-from typing import Any
+from typing import Any, TypeVar
 
 from .faults import FaultConfig
 from .server import (
@@ -28,6 +28,7 @@ from .server import (
 
 _COMMANDS = ("serve", "state", "counters", "configure", "reset-counters")
 _URL_VARIABLE = "MOVEWORKS_EMULATOR_URL"
+_N = TypeVar("_N", int, float)
 _AIRFLOW_API_PORT = 8080
 
 
@@ -40,12 +41,17 @@ class _HelpWithDefaults(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
+def _parsed(text: str, convert: Callable[[str], _N], kind: str, expected: str) -> _N:
+    """``convert(text)``, or a usage error naming what was expected (never a traceback)."""
+    try:
+        return convert(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid {kind} {text!r}: not {expected}") from None
+
+
 def _port(text: str) -> int:
     """A TCP port number, 0 for any free one; anything else is a usage error, not a traceback."""
-    try:
-        port = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid port {text!r}: not a number") from None
+    port = _parsed(text, int, "port", "a number")
     if not 0 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"invalid port {port}: must be 0 to 65535 (0 picks a free one)")
     return port
@@ -53,10 +59,7 @@ def _port(text: str) -> int:
 
 def _count(text: str) -> int:
     """A whole number, 0 or more."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid count {text!r}: not a whole number") from None
+    value = _parsed(text, int, "count", "a whole number")
     if value < 0:
         raise argparse.ArgumentTypeError(f"invalid count {value}: must be 0 or more")
     return value
@@ -64,10 +67,7 @@ def _count(text: str) -> int:
 
 def _share(text: str) -> float:
     """A fraction from 0 to 1."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid share {text!r}: not a number") from None
+    value = _parsed(text, float, "share", "a number")
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError(f"invalid share {value:g}: must be from 0 to 1")
     return value
@@ -75,10 +75,7 @@ def _share(text: str) -> float:
 
 def _seconds(text: str) -> float:
     """A positive number of seconds."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid seconds {text!r}: not a number") from None
+    value = _parsed(text, float, "seconds", "a number")
     if not value > 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"invalid seconds {text!r}: must be a positive number")
     return value

@@ -572,7 +572,8 @@ def test_a_malformed_page_is_a_client_error(hook, api, page, says) -> None:
     assert len(api.calls) == 1
 
 
-def test_empty_pages_with_a_fresh_cursor_each_end_after_three(hook, api) -> None:
+def every_page_with_a_fresh_cursor(api, conversations: list[dict[str, object]]) -> None:
+    """Answer every list request with ``conversations`` and a cursor never seen before."""
     cursors = (f"c{n}" for n in range(1000))
     api.add_callback(
         responses.GET,
@@ -580,9 +581,13 @@ def test_empty_pages_with_a_fresh_cursor_each_end_after_three(hook, api) -> None
         callback=lambda r: (
             200,
             {},
-            json.dumps({"conversations": [], "metadata": {"next_cursor": next(cursors)}}),
+            json.dumps({"conversations": conversations, "metadata": {"next_cursor": next(cursors)}}),
         ),
     )
+
+
+def test_empty_pages_with_a_fresh_cursor_each_end_after_three(hook, api) -> None:
+    every_page_with_a_fresh_cursor(api, [])
     with pytest.raises(MoveworksClientError) as caught:
         list(hook.list_conversations())
     assert str(caught.value) == (
@@ -594,16 +599,7 @@ def test_empty_pages_with_a_fresh_cursor_each_end_after_three(hook, api) -> None
 
 
 def test_the_same_conversations_under_a_fresh_cursor_each_end_after_three_pages(hook, api) -> None:
-    cursors = (f"c{n}" for n in range(1000))
-    api.add_callback(
-        responses.GET,
-        f"{BASE_URL}/conversations",
-        callback=lambda r: (
-            200,
-            {},
-            json.dumps({"conversations": [conv(1), conv(2)], "metadata": {"next_cursor": next(cursors)}}),
-        ),
-    )
+    every_page_with_a_fresh_cursor(api, [conv(1), conv(2)])
     listed: list[dict[str, object]] = []
     with pytest.raises(MoveworksClientError, match="held only conversations already listed"):
         listed.extend(hook.list_conversations())
