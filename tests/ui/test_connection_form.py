@@ -152,7 +152,23 @@ class ConnectionDialog:
         # One accordion section is open at a time: open the one holding the field.
         self.expand("Extra Fields" if name.startswith("element_") else "Standard Fields")
         self.wait.until(lambda d: self.input(name).is_displayed())
-        self.input(name).send_keys(text)
+        # A key at a time, each seen in the field before the next, as a user types. Sent in one
+        # burst, a re-render of the number field between "12." and "5" can drop the point.
+        shown = self.input(name).get_attribute("value")
+        for key in text:
+            shown += key
+            self.input(name).send_keys(key)
+            self.wait_for_value(name, shown)
+
+    def wait_for_value(self, name: str, value: str) -> None:
+        from selenium.common.exceptions import TimeoutException
+
+        try:
+            self.wait.until(lambda d: self.input(name).get_attribute("value") == value)
+        except TimeoutException:
+            raise AssertionError(
+                f"{name}: typed {value!r}, the field shows {self.input(name).get_attribute('value')!r}"
+            ) from None
 
     def switch(self, name: str) -> Any:
         self.expand("Extra Fields")
