@@ -7,6 +7,7 @@ import threading
 from collections.abc import Callable, Iterator
 from functools import cached_property
 from typing import Any, Protocol, cast
+from urllib.parse import urlsplit
 
 import requests
 
@@ -73,9 +74,12 @@ def _proxies_for(url: str, proxies: dict[str, str] | None) -> dict[str, str] | N
     (``HTTP_PROXY``), which would carry the bearer token over the network in clear text."""
     if not url.lower().startswith("http://"):
         return dict(proxies) if proxies else None
-    # None drops the session's own entry; no_proxy "*" keeps the environment's out.
-    # (requests' type hints do not show that a None value removes an entry.)
-    return cast("dict[str, str]", {"no_proxy": "*", **dict.fromkeys(proxies or {}, None)})
+    # A None entry shadows the environment's proxy for that key, then drops out with the
+    # session's own: these are every key requests looks up for this URL. (A "no_proxy" entry
+    # would do it too, but requests applies it by writing os.environ under the other threads.)
+    host = urlsplit(url).hostname or ""
+    keys = {"http", "all", f"http://{host}", f"all://{host}", *(proxies or {})}
+    return cast("dict[str, str]", dict.fromkeys(keys, None))
 
 
 class RequestStats:

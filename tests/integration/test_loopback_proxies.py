@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import socket
 import threading
 from collections.abc import Iterator
@@ -87,3 +88,35 @@ def test_plain_http_to_loopback_never_goes_through_a_proxy(monkeypatch, proxy, w
             MoveworksHook().update_conversation(conversation_id, archived=True)
         assert proxy.received == []
         assert emu.conversations()[conversation_id]["archived"] is True
+
+
+def test_a_loopback_call_leaves_the_process_environment_alone(monkeypatch, proxy) -> None:
+    # requests applies a per-call no_proxy by writing it into os.environ and deleting it after:
+    # a bulk run's other threads, reading the environment meanwhile, then died with KeyError.
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    for name in ("HTTP_PROXY", "ALL_PROXY"):
+        monkeypatch.setenv(name, proxy.url)
+    with MoveworksEmulator(seed_conversations=1, random_seed=1) as emu:
+        conn = {
+            "conn_type": "moveworks",
+            "host": emu.base_url,
+            "password": emu.api_keys[0],
+            "extra": {"assistant_name": emu.assistant_name, "max_retries": 0},
+        }
+        monkeypatch.setenv("AIRFLOW_CONN_MOVEWORKS_DEFAULT", json.dumps(conn))
+        conversation_id = next(iter(emu.conversations()))
+        environ = type(os.environ)
+        writes: list[str] = []
+        set_item, del_item = environ.__setitem__, environ.__delitem__
+        monkeypatch.setattr(environ, "__setitem__", lambda e, k, v: (writes.append(k), set_item(e, k, v)))
+        monkeypatch.setattr(environ, "__delitem__", lambda e, k: (writes.append(k), del_item(e, k)))
+        hook = MoveworksHook()
+        try:
+            updated = hook.update_conversation(conversation_id, archived=True)
+        finally:
+            hook.close()
+        monkeypatch.undo()
+        assert writes == []
+        assert updated["archived"] is True
+        assert proxy.received == []
