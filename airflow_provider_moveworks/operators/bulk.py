@@ -6,6 +6,7 @@ only when the task runs.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -144,10 +145,11 @@ class MoveworksBulkUpdateConversationsOperator(BaseOperator):
         if max_requests_per_second is not None and (
             isinstance(max_requests_per_second, bool)
             or not isinstance(max_requests_per_second, (int, float))
-            or not max_requests_per_second > 0
+            or not 0 < max_requests_per_second < math.inf
         ):
             raise ValueError(
-                f"max_requests_per_second must be None or a number > 0, got {max_requests_per_second!r}"
+                "max_requests_per_second must be a finite number > 0, or None for no limit, "
+                f"got {max_requests_per_second!r}"
             )
         self.updates = updates
         self.updates_file = updates_file
