@@ -7,6 +7,9 @@ own rules and fails, naming each bad row (or a conversation given two titles), b
 conversation is touched; a byte-order mark (a spreadsheet's "CSV UTF-8") is fine; each valid row
 then becomes one mapped ``MoveworksUpdateConversationOperator``; ``report`` sums up.
 
+Airflow renders the values that ``expand_kwargs`` maps as Jinja templates: each row is wrapped in
+``literal`` on the way, so a title such as ``{{ conn.my_db.password }}`` is sent as written.
+
 For thousands of rows prefer ``MoveworksBulkUpdateConversationsOperator``: one task instead of
 a task instance per row.
 
@@ -19,11 +22,17 @@ import csv
 from datetime import datetime, timezone
 from pathlib import Path
 
-from airflow.providers.common.compat.sdk import DAG, task
+from airflow.providers.common.compat.sdk import DAG, literal, task
 
 from airflow_provider_moveworks.operators.moveworks import MoveworksUpdateConversationOperator
 
 SAMPLE_CSV = Path(__file__).parent / "data" / "conversation_titles.csv"
+
+
+def as_written(row: dict[str, str]) -> dict[str, object]:
+    """A row's values marked as data, never rendered as templates (runs where the row is read)."""
+    return {name: literal(value) for name, value in row.items()}
+
 
 with DAG(
     dag_id="example_moveworks_retitle_from_csv",
@@ -84,5 +93,5 @@ with DAG(
 
     retitled = MoveworksUpdateConversationOperator.partial(
         task_id="retitle", if_not_found="ignore"
-    ).expand_kwargs(read_titles())
+    ).expand_kwargs(read_titles().map(as_written))
     report(retitled.output)

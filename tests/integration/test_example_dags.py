@@ -93,6 +93,27 @@ def test_retitle_from_csv_example_reads_a_spreadsheets_utf8_export_with_its_byte
     assert emu.get(target["conversation_id"])["title"] == "Café menu"
 
 
+def test_retitle_from_csv_example_sends_template_syntax_in_a_title_as_written(
+    load_dag, emulator_connection, tmp_path
+) -> None:
+    """Airflow renders what expand_kwargs maps as Jinja: a title in the file must not run as a
+    template (it would put any connection's password into a conversation title)."""
+    emu = emulator_connection
+    secret, sum_ = emu.add_conversation(title="a"), emu.add_conversation(title="b")
+    titles = ["{{ conn.moveworks_default.password }}", "{{ 7*7 }} {% if true %}x{% endif %}"]
+    csv_path = tmp_path / "titles.csv"
+    csv_path.write_text(
+        "conversation_id,title\n"
+        f"{secret['conversation_id']},{titles[0]}\n{sum_['conversation_id']},{titles[1]}\n"
+    )
+
+    run = load_dag("example_moveworks_retitle_from_csv").test(run_conf={"csv_path": str(csv_path)})
+
+    assert str(run.state) == "success"
+    assert [emu.get(c["conversation_id"])["title"] for c in (secret, sum_)] == titles
+    assert emu.request_count(method="PATCH", status=200) == 2
+
+
 def test_retitle_from_csv_example_refuses_two_titles_for_one_conversation(
     load_dag, emulator_connection, tmp_path
 ) -> None:
