@@ -19,6 +19,7 @@ import hashlib
 import json
 import logging
 import os
+import threading
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator
 from typing import Any, Protocol
@@ -121,6 +122,7 @@ class Progress:
         self._fingerprint = fingerprint
         self._log = log
         self.updated = RowRanges()  # every row updated, by this try or an earlier one
+        self._lock = threading.Lock()  # workers add rows while the main thread saves them
         self.earlier = RowRanges()  # rows an earlier try updated: not sent again
         self._dirty = False
 
@@ -170,19 +172,20 @@ class Progress:
 
     def add(self, row: int) -> None:
         """``row`` was updated by this try."""
-        self.updated.add(row)
-        self._dirty = True
+        with self._lock:
+            self.updated.add(row)
+            self._dirty = True
 
     def save(self) -> None:
         """Keep the progress in the task state store (the report is flushed by its writer)."""
-        if self._store is None or not self._dirty:
+        if self._store is None:
             return
-        self._dirty = False
-        value = {
-            "version": STATE_VERSION,
-            "fingerprint": self._fingerprint,
-            "updated": self.updated.ranges()[:MAX_SAVED_RANGES],
-        }
+        with self._lock:
+            if not self._dirty:
+                return
+            self._dirty = False
+            updated = self.updated.ranges()[:MAX_SAVED_RANGES]
+        value = {"version": STATE_VERSION, "fingerprint": self._fingerprint, "updated": updated}
         try:
             self._store.set(STATE_KEY, value)
         except Exception as error:

@@ -277,3 +277,43 @@ def test_unreadable_saved_progress_sends_every_row_again(
     assert (summary["updated"], summary["resumed"]) == (20, 0)
     assert emu.request_count(method="PATCH") == 40
     assert "unreadable" in capfd.readouterr().out
+
+
+def test_saving_while_workers_add_rows_never_fails():
+    # The main thread saves while workers add: without a shared lock the saver read the range
+    # lists mid-insert and the run died with "zip() argument 2 is shorter than argument 1".
+    import random
+    import sys
+    import threading
+
+    from airflow_provider_moveworks.bulk import resume
+
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible: the race shows at once
+    store = MemoryStateStore()
+    progress = resume.Progress(store=store, report_file=None, key="k", fingerprint="f", log=None)
+    rows = list(range(1, 100_001))
+    random.Random(1).shuffle(rows)  # scattered: many inserts into the middle of the lists
+    errors: list[BaseException] = []
+    added = threading.Event()
+
+    def add_rows() -> None:
+        for row in rows:
+            progress.add(row)
+        added.set()
+
+    worker = threading.Thread(target=add_rows)
+    try:
+        worker.start()
+        while not added.is_set():
+            try:
+                progress.save()
+            except Exception as error:  # collected: the assertion below names them
+                errors.append(error)
+        worker.join(timeout=30)
+    finally:
+        sys.setswitchinterval(previous)
+
+    progress.save()
+    assert errors == []
+    assert store.get(STATE_KEY)["updated"] == [[1, 100_000]]
