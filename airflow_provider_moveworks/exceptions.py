@@ -193,7 +193,8 @@ class MoveworksBulkUpdateError(MoveworksError):
 
 
 class MoveworksBulkStoppedError(MoveworksError, AirflowFailException):
-    """A bulk run stopped early because Moveworks refused the credentials: every row would fail."""
+    """A bulk run stopped early because Moveworks refused the credentials (401) or the assistant
+    name (403): every row would fail, and so would a retry."""
 
 
 class MoveworksBulkInterruptedError(MoveworksError):

@@ -45,6 +45,7 @@ from airflow_provider_moveworks.exceptions import (
     MoveworksCancelledError,
     MoveworksError,
     MoveworksNotFoundError,
+    MoveworksPermissionError,
     MoveworksTokenError,
     MoveworksValidationError,
 )
@@ -308,6 +309,11 @@ class BulkRun:
                 f"Bulk update stopped {done}: Moveworks refused the credentials, so every row "
                 f"would fail. {cause}"
             )
+        if isinstance(cause, MoveworksPermissionError):
+            return MoveworksBulkStoppedError(
+                f"Bulk update stopped {done}: Moveworks refused the assistant name, so every row "
+                f"would fail. {cause}"
+            )
         if isinstance(cause, ReportWriteError):
             return MoveworksBulkInterruptedError(f"Bulk update stopped {done}: {cause}")
         if isinstance(cause, MoveworksError):
@@ -476,6 +482,8 @@ class _Engine:
             self._unanswered(step)  # not sent: the run is stopping; a retry sends it
         except MoveworksAuthenticationError as error:
             self._run.stop("a refused credential", error)
+        except MoveworksPermissionError as error:  # 403: the assistant name, sent with every row
+            self._run.stop("a refused assistant name", error)
         except MoveworksNotFoundError as error:
             self._answered(step.row)
             self._outcomes.record(step.row, step.conversation_id, "not_found", **_error_fields(error))

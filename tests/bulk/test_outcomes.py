@@ -12,6 +12,7 @@ from airflow_provider_moveworks.bulk.runner import (
     MoveworksBulkStoppedError,
     MoveworksBulkUpdateError,
 )
+from airflow_provider_moveworks.version_compat import AirflowFailException
 from tests.bulk.conftest import API_KEY, counters, state, wrong_key_connection
 
 pytestmark = pytest.mark.integration
@@ -192,23 +193,27 @@ def test_not_found_fails_the_task_after_every_row_with_if_not_found_fail(
     assert all(title == "y" for title, _ in state(emulator).values())
 
 
-def test_permanent_errors_fail_the_task_after_every_row_was_tried(make_operator, add_conversations, emulator):
-    ids = add_conversations(6)
+def test_a_refused_assistant_name_stops_the_run_after_a_handful_of_requests(
+    make_operator, add_conversations, emulator, tmp_path
+):
+    # 403 FORBIDDEN is Moveworks' answer to an assistant name it does not know: the same header
+    # goes with every row, so every row would fail, and every retry of the task again.
+    ids = add_conversations(200)
+    report = tmp_path / "report.jsonl"
 
-    with pytest.raises(MoveworksBulkUpdateError) as raised:
+    with pytest.raises(MoveworksBulkStoppedError) as raised:
         make_operator(
-            updates=[{"conversation_id": c, "title": "x"} for c in ids], assistant_name="other"
+            updates=[{"conversation_id": c, "title": "x"} for c in ids],
+            assistant_name="other",
+            max_concurrency=4,
+            report_file=str(report),
         ).execute({})
 
-    summary = raised.value.summary
-    assert summary["failed"] == 6
-    assert summary["requests"] == 6
-    assert {(f["status"], f["code"]) for f in summary["failures"]} == {(403, "FORBIDDEN")}
-    assert str(raised.value).startswith(
-        "Bulk update of 6 rows: 6 failed, 0 not found, 0 invalid, 0 duplicates, 0 updated. "
-        "First ones: row 1 ("
-    )
-    assert emulator.request_count(method="PATCH", status=403) == 6
+    assert emulator.request_count(method="PATCH", status=403) <= 8
+    assert emulator.request_count(status=200) == 0
+    assert str(raised.value).startswith("Bulk update stopped after ")
+    assert "Moveworks refused the assistant name, so every row would fail" in str(raised.value)
+    assert isinstance(raised.value, AirflowFailException)  # no retry: it would meet the same 403
 
 
 def test_a_refused_api_key_stops_the_run_after_a_handful_of_requests(

@@ -138,10 +138,12 @@ def test_rows_that_failed_are_tried_again_by_the_retry(make_operator, add_conver
     ids = add_conversations(4)
     store = MemoryStateStore()
     updates = [{"conversation_id": c, "archived": True} for c in ids]
+    emulator_connection.configure(error_rate=1.0)  # an outage: every row fails with a 500
     with pytest.raises(Exception, match="4 failed"):
-        make_operator(updates=updates, assistant_name="other").execute(context(store))  # 403s
+        make_operator(updates=updates, retry_passes=0).execute(context(store))
 
-    summary = make_operator(updates=updates).execute(context(store))  # the 403 was fixed
+    emulator_connection.configure(error_rate=0.0)  # over
+    summary = make_operator(updates=updates).execute(context(store))
 
     assert (summary["updated"], summary["resumed"]) == (4, 0)
 
