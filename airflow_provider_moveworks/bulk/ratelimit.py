@@ -10,8 +10,9 @@ allowance) and adapts the pace to the server (AIMD):
 * on each success (:meth:`succeeded`) the rate grows by a small step, so that it climbs by 2% of
   the rate found at the last cut per second: back to the limit within ~10 s, probing gently.
 
-The rate never exceeds ``max_rate`` and never falls below ``MIN_RATE``. With neither a
-``max_rate`` nor any 429 the limiter only counts, and requests are not held at all.
+The rate never exceeds ``max_rate`` and never falls below ``MIN_RATE`` (or ``max_rate``, if
+lower). With neither a ``max_rate`` nor any 429 the limiter only counts, and requests are not
+held at all.
 
 Why a pause refills rather than wastes: a server's token bucket fills while nobody sends, so
 waiting out ``Retry-After`` and then sending at a rate just above the limit delivers the limit
@@ -108,7 +109,9 @@ class AdaptiveRateLimiter:
                 else:
                     current, factor = self._rate, DECREASE
                 self._reference = current
-                self._rate = max(MIN_RATE, current * factor)
+                # The floor keeps a throttled run moving, but never above the user's own cap.
+                floor = MIN_RATE if self._max_rate is None else min(MIN_RATE, self._max_rate)
+                self._rate = max(floor, current * factor)
                 self._last_cut = now
                 self._recent.clear()
             # Slots handed out after the pause are spaced from its end: no burst into a cold bucket.

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 IF_NOT_FOUND_CHOICES = ("report", "fail")
 ON_INVALID_CHOICES = ("fail", "skip")
 MAX_CONCURRENCY_LIMIT = 64
+# The slowest pace a run may be given: one request every 100 s.
+MIN_REQUESTS_PER_SECOND = 0.01
 
 
 class MoveworksBulkUpdateConversationsOperator(BaseOperator):
@@ -80,7 +82,8 @@ class MoveworksBulkUpdateConversationsOperator(BaseOperator):
     :param updates: a list of update mappings (templated).
     :param updates_file: a local path or object-storage URI of a JSONL or CSV file (templated).
     :param max_concurrency: requests in flight at once, 1-64.
-    :param max_requests_per_second: a rate never to exceed; ``None``: adapt to the server alone.
+    :param max_requests_per_second: a rate never to exceed (0.01 or more); ``None``: adapt to
+        the server alone.
     :param if_not_found: ``"report"`` (default) or ``"fail"``.
     :param on_invalid: ``"fail"`` (default, before any request) or ``"skip"``.
     :param retry_passes: extra passes over rows that failed transiently (default 2).
@@ -145,10 +148,11 @@ class MoveworksBulkUpdateConversationsOperator(BaseOperator):
         if max_requests_per_second is not None and (
             isinstance(max_requests_per_second, bool)
             or not isinstance(max_requests_per_second, (int, float))
-            or not 0 < max_requests_per_second < math.inf
+            or not MIN_REQUESTS_PER_SECOND <= max_requests_per_second < math.inf
         ):
             raise ValueError(
-                "max_requests_per_second must be a finite number > 0, or None for no limit, "
+                f"max_requests_per_second must be a number from {MIN_REQUESTS_PER_SECOND:g} (one "
+                f"request every {1 / MIN_REQUESTS_PER_SECOND:g} s) up, or None for no limit, "
                 f"got {max_requests_per_second!r}"
             )
         self.updates = updates

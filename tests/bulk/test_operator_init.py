@@ -23,8 +23,10 @@ from airflow_provider_moveworks.operators.bulk import MoveworksBulkUpdateConvers
         ({"max_requests_per_second": "10"}, "max_requests_per_second"),
         # An endless ceiling is no ceiling, but the limiter would then cut inf on a 429 and
         # never slow down: None is how to say "no limit".
-        ({"max_requests_per_second": float("inf")}, "max_requests_per_second .* None for no limit"),
+        ({"max_requests_per_second": float("inf")}, "max_requests_per_second .*None for no limit"),
         ({"max_requests_per_second": float("nan")}, "max_requests_per_second"),
+        # One request a century: its wait overflowed the clock deep inside the run.
+        ({"max_requests_per_second": 1e-10}, "max_requests_per_second must be a number from 0.01"),
         ({"updates_file": "x.csv"}, "exactly one of updates and updates_file"),
     ],
 )

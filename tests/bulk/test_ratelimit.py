@@ -89,6 +89,24 @@ def test_successes_raise_the_rate_additively_but_never_above_the_maximum(fake):
     assert limiter.rate == 100
 
 
+def test_a_maximum_below_the_floor_is_never_exceeded_after_a_429(fake):
+    # The floor that keeps a throttled run moving (0.5/s) must not lift a lower cap of the
+    # user's: shards under a pool split the account's limit and may each get less.
+    limiter = AdaptiveRateLimiter(0.1, clock=fake.clock, wait=fake.wait)
+    limiter.acquire()
+    limiter.throttled(1.0)
+    assert limiter.rate == pytest.approx(0.1)  # the cap is the floor then: never cut below it
+
+    for _ in range(1_000):
+        limiter.succeeded()
+    assert limiter.rate == pytest.approx(0.1)
+    sent = []
+    for _ in range(3):
+        limiter.acquire()
+        sent.append(fake.now)
+    assert [round(b - a, 6) for a, b in itertools.pairwise(sent)] == [10.0, 10.0]
+
+
 def test_cancel_releases_waiting_threads():
     limiter = AdaptiveRateLimiter(1)
     limiter.acquire()
