@@ -115,15 +115,38 @@ def _as_sequence(updates: Any) -> Sequence[Any]:
 
 
 def _parse_text(updates: str) -> Any:
+    repeated = None
     try:
-        return json.loads(updates)
+        return json.loads(updates, object_pairs_hook=_object_without_repeats)
+    except _RepeatedKey as error:
+        repeated = error.key
     except ValueError:
         try:
-            return ast.literal_eval(updates)
+            tree = ast.parse(updates, mode="eval")
+            repeated = _repeated_literal_key(tree)
+            if repeated is None:
+                return ast.literal_eval(tree)
         except (ValueError, SyntaxError, MemoryError):
             raise MoveworksValidationError(
                 "updates", "is text that is neither JSON nor a Python list of mappings"
             ) from None
+    raise MoveworksValidationError(
+        "updates",
+        f"is text that names the field {describe(repeated)} twice in one row: which one is meant is unclear",
+    )
+
+
+def _repeated_literal_key(tree: ast.AST) -> Any:
+    """The first key a dict display in ``tree`` repeats (literal_eval keeps the last silently)."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Dict):
+            keys = [key.value for key in node.keys if isinstance(key, ast.Constant)]
+            seen: set[Any] = set()
+            for key in keys:
+                if key in seen:
+                    return key
+                seen.add(key)
+    return None
 
 
 def _file_format(location: str) -> str:

@@ -304,3 +304,22 @@ def test_a_file_without_line_breaks_fails_without_being_read_whole(tmp_path, nam
 
     assert "row 1 (line 1)" in str(raised.value)
     assert peak < 5_000_000
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f'[{{"conversation_id": "{ID}", "conversation_id": "conv_other", "title": "x"}}]',
+        f"[{{'conversation_id': '{ID}', 'conversation_id': 'conv_other', 'title': 'x'}}]",
+    ],
+)
+def test_updates_text_naming_a_field_twice_is_refused(text):
+    # JSON and Python literals both keep the last of two equal keys: conv_other was updated
+    # although a reader of the text may well mean the first.
+    with pytest.raises(MoveworksValidationError) as raised:
+        RowSource(updates=text)
+
+    assert str(raised.value) == (
+        "Invalid updates: is text that names the field 'conversation_id' twice in one row: "
+        "which one is meant is unclear"
+    )
