@@ -66,6 +66,9 @@ POOL_SLOTS = _setting("MOVEWORKS_POOL_SLOTS", "4", int, SETTING_PROBLEMS)
 COUNTS = ("updated", "not_found", "failed", "invalid", "duplicates")
 # The most shard files split_export keeps open at once.
 OPEN_SHARDS = 128
+# A JSON Lines record longer than this is cut where it stands: the bulk operator refuses any line
+# over 1 MiB, and the split must not hold a whole file of \r line endings in memory.
+MAX_RECORD_CHARS = 1 << 20
 
 
 def lines(handle: IO[str]) -> Iterator[str]:
@@ -82,6 +85,20 @@ def _chain(first: list[str], rest: IO[str]) -> Iterator[str]:
     """The lines already read, then the rest of the file."""
     yield from first
     yield from lines(rest)
+
+
+def _records(pieces: Iterator[str]) -> Iterator[str]:
+    """JSON Lines records: text up to each \\n. Read with ``newline=""``, a bare \\r (JSON
+    whitespace inside a record) also ends a line; such pieces are joined again."""
+    record = ""
+    for piece in pieces:
+        record += piece
+        # Past the bulk operator's longest line (a file of \r alone) it is invalid anyway.
+        if record.endswith("\n") or len(record) > MAX_RECORD_CHARS:
+            yield record
+            record = ""
+    if record:
+        yield record
 
 
 def _leading_lines(handle: IO[str]) -> list[str]:
@@ -141,7 +158,7 @@ def _split(
                 writers[shard].writerow(record)
                 counts[shard] += 1
     else:
-        for line in _chain(first, source):
+        for line in _records(_chain(first, source)):
             if not line.strip():
                 continue
             try:
@@ -230,7 +247,8 @@ with DAG(
         done = [summary for summary in summaries if summary]
         if len(done) != len(shards):
             raise AirflowFailException(
-                f"{len(shards) - len(done)} of {len(shards)} shards failed; their reports say which rows"
+                f"{len(shards) - len(done)} of {len(shards)} shards failed: each one's task log says why, "
+                "and its report which rows got an answer (none if its input was refused)"
             )
         combined: dict[str, Any] = {key: sum(int(summary[key]) for summary in done) for key in COUNTS}
         combined["total"] = sum(int(summary["total"]) for summary in done)

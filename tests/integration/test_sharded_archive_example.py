@@ -165,6 +165,26 @@ def test_a_jsonl_export_without_extension_starting_with_a_blank_line_is_read_as_
     assert (summary["total"], summary["updated"]) == (5, 5)
 
 
+def test_a_carriage_return_inside_a_jsonl_record_does_not_split_it(load_dag, emulator_connection, tmp_path):
+    # A bare \r is JSON whitespace; only \n ends a JSON Lines record, as the bulk operator reads.
+    emu = emulator_connection
+    ids = [emu.add_conversation(title=f"Old {n}")["conversation_id"] for n in range(4)]
+    export = tmp_path / "export.jsonl"
+    export.write_bytes(
+        "".join(f'{{"conversation_id": "{cid}",\r "archived": true}}\r\n' for cid in ids).encode()
+    )
+
+    run = load_dag(DAG_ID).test(
+        run_conf={"export": export.as_uri(), "work_dir": (tmp_path / "work").as_uri(), "shards": 2}
+    )
+
+    assert str(run.state) == "success"
+    (folder,) = (tmp_path / "work").iterdir()
+    summary = json.loads((folder / "summary.json").read_text())
+    assert (summary["total"], summary["updated"], summary["invalid"]) == (4, 4, 0)
+    assert all(emu.get(cid)["archived"] is True for cid in ids)
+
+
 def test_a_deeply_nested_jsonl_row_is_reported_invalid_not_a_crash(load_dag, emulator_connection, tmp_path):
     emu = emulator_connection
     cid = emu.add_conversation(title="Old")["conversation_id"]
