@@ -56,7 +56,7 @@ with DAG(
         first_row: dict[str, int] = {}  # conversation id -> the row that names it first
         # utf-8-sig: a spreadsheet's "CSV UTF-8" export starts with a byte-order mark.
         with open(params["csv_path"], newline="", encoding="utf-8-sig") as handle:
-            for number, row in enumerate(csv.DictReader(handle), start=1):
+            for number, row in enumerate(csv.DictReader(handle, skipinitialspace=True), start=1):
                 try:
                     conversation_id = validate_conversation_id(row.get("conversation_id"))
                     title = validate_title(row.get("title"))

@@ -141,7 +141,7 @@ def _split(
     if csv_input:
         # The csv module keeps quoted line breaks inside one record; strict, as the bulk operator
         # reads: a quote left open is an error, not a field that swallows the rest of the file.
-        reader = csv.reader(_chain(first, source), strict=True)
+        reader = csv.reader(_chain(first, source), strict=True, skipinitialspace=True)
         # The header is the first record that is not blank, as the bulk operator reads it.
         header = next((cells for cells in reader if any(cell.strip() for cell in cells)), None)
         if header is None:

@@ -264,7 +264,9 @@ def _nested_field(line: str) -> str:
 def _csv_rows(stream: IO[bytes], location: str) -> Iterator[RawRow]:
     lines = _lines(stream)
     # strict: an unbalanced quote is an error instead of a field that swallows the rest of the file.
-    reader = csv.reader(lines, strict=True)
+    # skipinitialspace: "a, b" has cells "a" and "b", in the header and the rows alike (a title
+    # meant to start with a blank is quoted: a," b").
+    reader = csv.reader(lines, strict=True, skipinitialspace=True)
     header: list[str] | None = None
     number = 0
     while True:

@@ -323,3 +323,17 @@ def test_updates_text_naming_a_field_twice_is_refused(text):
         "Invalid updates: is text that names the field 'conversation_id' twice in one row: "
         "which one is meant is unclear"
     )
+
+
+def test_a_csv_written_with_comma_and_space_reads_its_cells_as_its_header(tmp_path):
+    # The header's cells were read without the space after each comma, the rows' cells with it:
+    # every title gained a leading space, silently.
+    path = tmp_path / "updates.csv"
+    path.write_text(
+        f'conversation_id, title, archived\n{ID}, Laptop refresh, true\n{ID[:-1]}B, " kept", false\n'
+    )
+
+    assert rows_of(path) == [
+        (1, {"conversation_id": ID, "title": "Laptop refresh", "archived": "true"}),
+        (2, {"conversation_id": f"{ID[:-1]}B", "title": " kept", "archived": "false"}),
+    ]
