@@ -543,9 +543,10 @@ class MoveworksHook(BaseHook):
 
     def _redact(self, text: str) -> str:
         """Every kept secret out of ``text``, also as it appears percent-encoded (a form or URL
-        echoed back) or escaped (in JSON or a repr)."""
+        echoed back) or escaped (in JSON, HTML or a repr). Longest first: a shorter form inside a
+        longer one must not leave the rest of the longer one behind."""
         for secret in sorted(self._secrets, key=len, reverse=True):
-            for form in secret_forms(secret):
+            for form in sorted(secret_forms(secret), key=len, reverse=True):
                 text = text.replace(form, "***")
         return text
 

@@ -86,7 +86,9 @@ def test_an_api_key_echoed_escaped_in_a_401_body_is_redacted(set_connection, api
 def test_a_client_secret_echoed_escaped_by_the_token_endpoint_is_redacted(
     set_connection, api, content_type, form
 ) -> None:
-    set_connection(login=CLIENT_ID, password=SECRET, extra={"assistant_name": ASSISTANT, "token_url": TOKEN_URL})
+    set_connection(
+        login=CLIENT_ID, password=SECRET, extra={"assistant_name": ASSISTANT, "token_url": TOKEN_URL}
+    )
     body = echo_body(content_type, form)
     api.post(TOKEN_URL, status=401, body=body, content_type=content_type)
     with pytest.raises(MoveworksAuthenticationError) as caught:
@@ -104,7 +106,9 @@ def test_an_access_token_echoed_escaped_in_an_error_body_is_redacted(
     set_connection, api, content_type, form
 ) -> None:
     set_connection(
-        login=CLIENT_ID, password="client-secret-3e9a", extra={"assistant_name": ASSISTANT, "token_url": TOKEN_URL}
+        login=CLIENT_ID,
+        password="client-secret-3e9a",
+        extra={"assistant_name": ASSISTANT, "token_url": TOKEN_URL},
     )
     body = echo_body(content_type, form)
     api.post(TOKEN_URL, json={"access_token": SECRET, "expires_in": 3600, "token_type": "Bearer"})
@@ -131,4 +135,3 @@ def test_the_forms_stay_few() -> None:
     """One form per escaping scheme (and its repr), not every mix of them."""
     assert len(secret_forms(SECRET)) <= 40
     assert secret_forms("plainalnum0123") == {"plainalnum0123"}
-
