@@ -68,6 +68,15 @@ def _read_body(response: requests.Response, limit: int) -> bool:
     return True
 
 
+def _no_token(response: requests.Response, purpose: str, problem: str) -> MoveworksClientError:
+    return MoveworksClientError(f"{purpose}: {problem}", status=response.status_code)
+
+
+def _a_type(value: object) -> str:
+    name = type(value).__name__
+    return f"{'an' if name[0] in 'aeiou' else 'a'} {name}"
+
+
 def _proxies_for(url: str, proxies: dict[str, str] | None) -> dict[str, str] | None:
     """The proxies of one call. Plain http goes to a loopback host only, that is to this very
     machine: never through a proxy, neither the connection's nor one from the environment
@@ -479,8 +488,10 @@ class MoveworksHook(BaseHook):
 
     def _fetch_token(self) -> tuple[str, float]:
         """Client-credentials grant, form-encoded, with its own retries. Accepts the flat answer
-        and the one wrapped in ``data``. A refusal (4xx) is a :class:`MoveworksAuthenticationError`;
-        an endpoint that keeps failing a :class:`MoveworksTokenError`."""
+        and the one wrapped in ``data``. A refusal (4xx) is a :class:`MoveworksAuthenticationError`.
+        An endpoint that keeps failing, or whose answer carries no usable token (a redirect to a
+        sign-in page, a proxy's HTML page, JSON without a bearer token), is a
+        :class:`MoveworksTokenError`: no request of the hook can be sent without one."""
         settings = self.settings
         call = ApiCall(
             "POST",
@@ -494,35 +505,44 @@ class MoveworksHook(BaseHook):
             authorized=False,
             client_error_class=MoveworksAuthenticationError,
         )
-        outcome = self._send_with_retries_or_error(call)
-        if isinstance(outcome, MoveworksError):
-            if outcome.retryable or isinstance(outcome, MoveworksTimeoutError):
-                raise MoveworksTokenError(
-                    f"The OAuth token endpoint failed through its retries: {outcome}. Every request "
-                    "of this task needs a token, so none is sent; the task's retries ask again",
-                    retry_after=getattr(outcome, "retry_after", None),
-                )
-            raise outcome
-        response = outcome
-        body = json_object(response, call.purpose, self._redact)
+        answer = self._send_with_retries_or_error(call)
+        outcome = self._token_in(answer, call.purpose) if isinstance(answer, requests.Response) else answer
+        if isinstance(outcome, tuple):
+            return outcome
+        then = "Every request of this task needs a token, so none is sent; the task's retries ask again"
+        if outcome.retryable or isinstance(outcome, MoveworksTimeoutError):
+            raise MoveworksTokenError(
+                f"The OAuth token endpoint failed through its retries: {outcome}. {then}",
+                retry_after=getattr(outcome, "retry_after", None),
+            )
+        if isinstance(outcome, MoveworksClientError):  # an answer, but neither a token nor a refusal
+            raise MoveworksTokenError(f"The OAuth token endpoint gave no usable token: {outcome}. {then}")
+        raise outcome
+
+    def _token_in(self, response: requests.Response, purpose: str) -> tuple[str, float] | MoveworksError:
+        """``(access_token, expires_in)`` from a 2xx answer, or a :class:`MoveworksClientError`
+        saying why it holds no usable bearer token (returned, to be raised as another error)."""
+        try:
+            body = json_object(response, purpose, self._redact, url_field="OAuth token URL")
+        except MoveworksClientError as error:
+            return error
         data = body["data"] if isinstance(body.get("data"), dict) else body
-        token, expires_in = data.get("access_token"), positive_seconds(data.get("expires_in", 60))
+        token = data.get("access_token")
         if not isinstance(token, str) or not token:
-            raise MoveworksAuthenticationError(
-                f"{call.purpose}: the answer has no access_token", status=response.status_code
-            )
+            return _no_token(response, purpose, "the answer has no access_token")
         self._keep_secret(token)
-        problem = header_value_problem(token)
-        if problem:
-            raise MoveworksAuthenticationError(
-                f"{call.purpose}: the issued access_token {problem}, so it cannot be sent",
-                status=response.status_code,
+        token_type = data.get("token_type", "Bearer")  # optional in practice, though RFC 6749 asks for it
+        if not isinstance(token_type, str) or token_type.lower() != "bearer":
+            shown = (
+                repr(self._redact(token_type)[:40]) if isinstance(token_type, str) else _a_type(token_type)
             )
+            return _no_token(response, purpose, f"the answer's token_type is {shown}, not Bearer")
+        unsendable = header_value_problem(token)
+        if unsendable:
+            return _no_token(response, purpose, f"the issued access_token {unsendable}, so it cannot be sent")
+        expires_in = positive_seconds(data.get("expires_in", 60))
         if expires_in is None:
-            raise MoveworksAuthenticationError(
-                f"{call.purpose}: the answer's expires_in is not a positive number of seconds",
-                status=response.status_code,
-            )
+            return _no_token(response, purpose, "the answer's expires_in is not a positive number of seconds")
         return token, expires_in
 
     def _send_with_retries_or_error(self, call: ApiCall) -> requests.Response | MoveworksError:
