@@ -175,6 +175,10 @@ class MoveworksHook(BaseHook):
         self._session: requests.Session | None = None
         self._session_lock = threading.Lock()
         self._secrets: set[str] = set()
+        # Every form of every kept secret, longest first; replaced whole, never changed in place,
+        # so a thread redacting while another keeps a secret reads one consistent tuple.
+        self._secret_forms: tuple[str, ...] = ()
+        self._secrets_lock = threading.Lock()
         self.stats = RequestStats()
         self._in_flight: set[AttemptDeadline] = set()  # attempts under way, ended by close()
         self._in_flight_lock = threading.Lock()
@@ -557,17 +561,21 @@ class MoveworksHook(BaseHook):
     # -- secrets -----------------------------------------------------------------------------
     def _keep_secret(self, secret: str) -> None:
         """Remember a secret so that no message of ours quotes it, and tell Airflow's masker."""
-        if secret and secret not in self._secrets:
+        with self._secrets_lock:
+            if not secret or secret in self._secrets:
+                return
             self._secrets.add(secret)
-            mask_secret(secret)
+            # Computed once here, not per message: every string of every answer is redacted.
+            forms = {form for kept in self._secrets for form in secret_forms(kept)}
+            self._secret_forms = tuple(sorted(forms, key=len, reverse=True))
+        mask_secret(secret)
 
     def _redact(self, text: str) -> str:
         """Every kept secret out of ``text``, also as it appears percent-encoded (a form or URL
         echoed back) or escaped (in JSON, HTML or a repr). Longest first: a shorter form inside a
         longer one must not leave the rest of the longer one behind."""
-        for secret in sorted(self._secrets, key=len, reverse=True):
-            for form in sorted(secret_forms(secret), key=len, reverse=True):
-                text = text.replace(form, "***")
+        for form in self._secret_forms:
+            text = text.replace(form, "***")
         return text
 
     def __repr__(self) -> str:

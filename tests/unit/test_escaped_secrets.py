@@ -15,7 +15,7 @@ from airflow_provider_moveworks.exceptions import (
 )
 from airflow_provider_moveworks.hooks.moveworks import MoveworksHook
 from tests.conftest import ASSISTANT, CLIENT_ID, TOKEN_URL
-from tests.unit.test_hook import CONV_ID, CONV_URL
+from tests.unit.test_hook import CONV_ID, CONV_URL, CONVERSATION
 from tests.unit.test_secrets_chain import everything_said
 
 # A base64-like secret with the characters each scheme writes differently.
@@ -135,3 +135,16 @@ def test_the_forms_stay_few() -> None:
     """One form per escaping scheme (and its repr), not every mix of them."""
     assert len(secret_forms(SECRET)) <= 40
     assert secret_forms("plainalnum0123") == {"plainalnum0123"}
+
+
+def test_the_forms_are_worked_out_once_per_secret_not_per_message(set_connection, api, mocker) -> None:
+    """Every string of every answer is redacted: the forms must not be rebuilt for each one."""
+    set_connection(password=SECRET)
+    counted = mocker.patch(
+        "airflow_provider_moveworks.hooks.moveworks.secret_forms", side_effect=secret_forms
+    )
+    api.patch(CONV_URL, json=CONVERSATION)
+    hook = MoveworksHook()
+    for _ in range(5):
+        assert hook.update_conversation(CONV_ID, archived=True) == CONVERSATION
+    assert [call.args for call in counted.call_args_list] == [(SECRET,)]
