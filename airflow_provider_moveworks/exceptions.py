@@ -143,11 +143,14 @@ class MoveworksTimeoutError(MoveworksConnectionError):
 
 
 class MoveworksTokenError(MoveworksConnectionError):
-    """The OAuth token endpoint kept failing (5xx, 429, timeouts) through its own retries.
+    """The OAuth token endpoint kept failing (5xx, 429, timeouts) through its own retries, or
+    answered with no usable token: a redirect (a sign-in page), a page that is not JSON (a proxy),
+    JSON without a bearer ``access_token`` or with an unusable ``expires_in``.
 
-    Transient, so the task's ``retries`` act, but not retried by the hook: the token fetch has
-    already spent its retry budget, and every request of the hook shares that one failure.
-    400/401 from the token endpoint are :class:`MoveworksAuthenticationError` instead.
+    The task's ``retries`` act, but the hook does not retry: the token fetch has already spent
+    its retry budget (an unusable answer is not asked again at once), and every request of the
+    hook shares that one failure; a bulk run stops. 4xx from the token endpoint are
+    :class:`MoveworksAuthenticationError` instead.
 
     :param retry_after: the token endpoint's ``Retry-After`` in seconds, if its last answer
         asked for a wait (longer than the hook sleeps, or the retries ran out).

@@ -47,13 +47,16 @@ _CONVERSATION_FIELDS: tuple[tuple[str, tuple[type, ...]], ...] = (
 Redact = Callable[[str], str]
 
 
-def json_object(response: requests.Response, what: str, redact: Redact) -> dict[str, Any]:
-    """The body of a successful answer, which must be a JSON object."""
+def json_object(
+    response: requests.Response, what: str, redact: Redact, *, url_field: str = "base URL"
+) -> dict[str, Any]:
+    """The body of a successful answer, which must be a JSON object. ``url_field`` names the
+    connection field that holds the URL asked."""
     body = _json_or_none(response)
     if not isinstance(body, dict):
         raise MoveworksClientError(
             f"{what}: Moveworks answered {response.status_code} with {_describe_body(response, redact)} "
-            "instead of a JSON object; check that the base URL points at the Moveworks API",
+            f"instead of a JSON object; check that the {url_field} points at the Moveworks API",
             status=response.status_code,
             request_id=request_id(response, redact),
         )

@@ -68,6 +68,15 @@ def _read_body(response: requests.Response, limit: int) -> bool:
     return True
 
 
+def _no_token(response: requests.Response, purpose: str, problem: str) -> MoveworksClientError:
+    return MoveworksClientError(f"{purpose}: {problem}", status=response.status_code)
+
+
+def _a_type(value: object) -> str:
+    name = type(value).__name__
+    return f"{'an' if name[0] in 'aeiou' else 'a'} {name}"
+
+
 def _proxies_for(url: str, proxies: dict[str, str] | None) -> dict[str, str] | None:
     """The proxies of one call. Plain http goes to a loopback host only, that is to this very
     machine: never through a proxy, neither the connection's nor one from the environment
@@ -166,6 +175,10 @@ class MoveworksHook(BaseHook):
         self._session: requests.Session | None = None
         self._session_lock = threading.Lock()
         self._secrets: set[str] = set()
+        # Every form of every kept secret, longest first; replaced whole, never changed in place,
+        # so a thread redacting while another keeps a secret reads one consistent tuple.
+        self._secret_forms: tuple[str, ...] = ()
+        self._secrets_lock = threading.Lock()
         self.stats = RequestStats()
         self._in_flight: set[AttemptDeadline] = set()  # attempts under way, ended by close()
         self._in_flight_lock = threading.Lock()
@@ -479,8 +492,10 @@ class MoveworksHook(BaseHook):
 
     def _fetch_token(self) -> tuple[str, float]:
         """Client-credentials grant, form-encoded, with its own retries. Accepts the flat answer
-        and the one wrapped in ``data``. A refusal (4xx) is a :class:`MoveworksAuthenticationError`;
-        an endpoint that keeps failing a :class:`MoveworksTokenError`."""
+        and the one wrapped in ``data``. A refusal (4xx) is a :class:`MoveworksAuthenticationError`.
+        An endpoint that keeps failing, or whose answer carries no usable token (a redirect to a
+        sign-in page, a proxy's HTML page, JSON without a bearer token), is a
+        :class:`MoveworksTokenError`: no request of the hook can be sent without one."""
         settings = self.settings
         call = ApiCall(
             "POST",
@@ -494,35 +509,44 @@ class MoveworksHook(BaseHook):
             authorized=False,
             client_error_class=MoveworksAuthenticationError,
         )
-        outcome = self._send_with_retries_or_error(call)
-        if isinstance(outcome, MoveworksError):
-            if outcome.retryable or isinstance(outcome, MoveworksTimeoutError):
-                raise MoveworksTokenError(
-                    f"The OAuth token endpoint failed through its retries: {outcome}. Every request "
-                    "of this task needs a token, so none is sent; the task's retries ask again",
-                    retry_after=getattr(outcome, "retry_after", None),
-                )
-            raise outcome
-        response = outcome
-        body = json_object(response, call.purpose, self._redact)
+        answer = self._send_with_retries_or_error(call)
+        outcome = self._token_in(answer, call.purpose) if isinstance(answer, requests.Response) else answer
+        if isinstance(outcome, tuple):
+            return outcome
+        then = "Every request of this task needs a token, so none is sent; the task's retries ask again"
+        if outcome.retryable or isinstance(outcome, MoveworksTimeoutError):
+            raise MoveworksTokenError(
+                f"The OAuth token endpoint failed through its retries: {outcome}. {then}",
+                retry_after=getattr(outcome, "retry_after", None),
+            )
+        if isinstance(outcome, MoveworksClientError):  # an answer, but neither a token nor a refusal
+            raise MoveworksTokenError(f"The OAuth token endpoint gave no usable token: {outcome}. {then}")
+        raise outcome
+
+    def _token_in(self, response: requests.Response, purpose: str) -> tuple[str, float] | MoveworksError:
+        """``(access_token, expires_in)`` from a 2xx answer, or a :class:`MoveworksClientError`
+        saying why it holds no usable bearer token (returned, to be raised as another error)."""
+        try:
+            body = json_object(response, purpose, self._redact, url_field="OAuth token URL")
+        except MoveworksClientError as error:
+            return error
         data = body["data"] if isinstance(body.get("data"), dict) else body
-        token, expires_in = data.get("access_token"), positive_seconds(data.get("expires_in", 60))
+        token = data.get("access_token")
         if not isinstance(token, str) or not token:
-            raise MoveworksAuthenticationError(
-                f"{call.purpose}: the answer has no access_token", status=response.status_code
-            )
+            return _no_token(response, purpose, "the answer has no access_token")
         self._keep_secret(token)
-        problem = header_value_problem(token)
-        if problem:
-            raise MoveworksAuthenticationError(
-                f"{call.purpose}: the issued access_token {problem}, so it cannot be sent",
-                status=response.status_code,
+        token_type = data.get("token_type", "Bearer")  # optional in practice, though RFC 6749 asks for it
+        if not isinstance(token_type, str) or token_type.lower() != "bearer":
+            shown = (
+                repr(self._redact(token_type)[:40]) if isinstance(token_type, str) else _a_type(token_type)
             )
+            return _no_token(response, purpose, f"the answer's token_type is {shown}, not Bearer")
+        unsendable = header_value_problem(token)
+        if unsendable:
+            return _no_token(response, purpose, f"the issued access_token {unsendable}, so it cannot be sent")
+        expires_in = positive_seconds(data.get("expires_in", 60))
         if expires_in is None:
-            raise MoveworksAuthenticationError(
-                f"{call.purpose}: the answer's expires_in is not a positive number of seconds",
-                status=response.status_code,
-            )
+            return _no_token(response, purpose, "the answer's expires_in is not a positive number of seconds")
         return token, expires_in
 
     def _send_with_retries_or_error(self, call: ApiCall) -> requests.Response | MoveworksError:
@@ -537,16 +561,21 @@ class MoveworksHook(BaseHook):
     # -- secrets -----------------------------------------------------------------------------
     def _keep_secret(self, secret: str) -> None:
         """Remember a secret so that no message of ours quotes it, and tell Airflow's masker."""
-        if secret and secret not in self._secrets:
+        with self._secrets_lock:
+            if not secret or secret in self._secrets:
+                return
             self._secrets.add(secret)
-            mask_secret(secret)
+            # Computed once here, not per message: every string of every answer is redacted.
+            forms = {form for kept in self._secrets for form in secret_forms(kept)}
+            self._secret_forms = tuple(sorted(forms, key=len, reverse=True))
+        mask_secret(secret)
 
     def _redact(self, text: str) -> str:
         """Every kept secret out of ``text``, also as it appears percent-encoded (a form or URL
-        echoed back) or escaped (in JSON or a repr)."""
-        for secret in sorted(self._secrets, key=len, reverse=True):
-            for form in secret_forms(secret):
-                text = text.replace(form, "***")
+        echoed back) or escaped (in JSON, HTML or a repr). Longest first: a shorter form inside a
+        longer one must not leave the rest of the longer one behind."""
+        for form in self._secret_forms:
+            text = text.replace(form, "***")
         return text
 
     def __repr__(self) -> str:

@@ -191,11 +191,10 @@ def test_token_endpoint_refusals_are_authentication_errors(oauth_hook, api, stat
         ({"access_token": "t", "expires_in": -1}, "expires_in"),
     ],
 )
-def test_a_token_answer_without_a_usable_token_is_an_authentication_error(
-    oauth_hook, api, body, reason
-) -> None:
+def test_a_token_answer_without_a_usable_token_is_a_token_error(oauth_hook, api, body, reason) -> None:
+    """Not a refusal of the credentials: see test_unusable_token_answers.py."""
     api.post(TOKEN_URL, json=body)
-    with pytest.raises(MoveworksAuthenticationError, match=reason):
+    with pytest.raises(MoveworksTokenError, match=reason):
         oauth_hook.update_conversation(CONV_ID, archived=True)
 
 

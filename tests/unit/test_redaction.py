@@ -17,6 +17,7 @@ from airflow_provider_moveworks.exceptions import (
     MoveworksConnectionError,
     MoveworksError,
     MoveworksServerError,
+    MoveworksTokenError,
 )
 from airflow_provider_moveworks.hooks.moveworks import MoveworksHook
 from tests.conftest import API_KEY, ASSISTANT, CLIENT_ID, CLIENT_SECRET, TOKEN_URL
@@ -92,7 +93,7 @@ def test_a_token_endpoint_page_echoing_the_posted_form_is_redacted(set_connectio
     page = f"<p>bad form client_secret={CLIENT_SECRET}</p>"
     api.post(TOKEN_URL, body=page, content_type="text/html")
 
-    with pytest.raises(MoveworksClientError) as caught:
+    with pytest.raises(MoveworksTokenError) as caught:
         MoveworksHook().update_conversation(CONV_ID, archived=True)
 
     assert (

@@ -11,10 +11,10 @@ import requests
 import responses
 
 from airflow_provider_moveworks.exceptions import (
-    MoveworksAuthenticationError,
     MoveworksClientError,
     MoveworksTimeoutError,
     MoveworksTLSError,
+    MoveworksTokenError,
     MoveworksValidationError,
 )
 from airflow_provider_moveworks.hooks.moveworks import MoveworksHook
@@ -140,7 +140,7 @@ def test_a_token_answer_without_expires_in_lives_60_seconds(set_connection, api,
 def test_a_token_answer_that_cannot_be_used_is_refused(set_connection, api, answer) -> None:
     hook = oauth_hook(set_connection)
     api.post(TOKEN_URL, json=answer)
-    with pytest.raises(MoveworksAuthenticationError):
+    with pytest.raises(MoveworksTokenError):
         hook.update_conversation(CONV_ID, archived=True)
     assert [c.request.method for c in api.calls] == ["POST"]
 

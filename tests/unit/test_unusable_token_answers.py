@@ -1,0 +1,112 @@
+"""A token endpoint answer that carries no usable token (a redirect to a sign-in page, an HTML page
+from a proxy, JSON without an access_token or with another token_type) is a
+:class:`MoveworksTokenError` from the token fetch: it names the token URL, quotes no secret, and is
+not retried at once. A bulk run stops on it rather than report every row failed."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+import pytest
+import responses
+
+from airflow_provider_moveworks.exceptions import MoveworksTokenError
+from airflow_provider_moveworks.hooks.moveworks import MoveworksHook
+from tests.conftest import ASSISTANT, CLIENT_ID, TOKEN_URL
+from tests.unit.test_hook import CONV_ID, CONV_URL, CONVERSATION
+from tests.unit.test_secrets_chain import everything_said
+
+CLIENT_SECRET = "client/secret+9&<x>"
+NO_TOKEN = "The OAuth token endpoint gave no usable token: "
+THEN = ". Every request of this task needs a token, so none is sent; the task's retries ask again"
+
+
+@pytest.fixture
+def api():
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield mock
+
+
+@pytest.fixture
+def hook(set_connection) -> MoveworksHook:
+    set_connection(
+        login=CLIENT_ID,
+        password=CLIENT_SECRET,
+        extra={"assistant_name": ASSISTANT, "token_url": TOKEN_URL, "max_retries": 3},
+    )
+    return MoveworksHook(sleep=lambda seconds: None)
+
+
+def fetch_fails(hook: MoveworksHook, api) -> MoveworksTokenError:
+    """Update a conversation; the token fetch must fail once, with no retry and no PATCH sent."""
+    api.patch(CONV_URL, json=CONVERSATION)
+    with pytest.raises(MoveworksTokenError) as caught:
+        hook.update_conversation(CONV_ID, archived=True)
+    assert [(c.request.method, c.request.url) for c in api.calls] == [("POST", TOKEN_URL)]
+    said = everything_said(caught.value)
+    assert CLIENT_SECRET not in said
+    assert quote(CLIENT_SECRET, safe="") not in said
+    return caught.value
+
+
+def test_a_redirect_to_a_sign_in_page_is_a_token_error(hook, api) -> None:
+    # The sign-in page's URL echoes the client secret it was sent.
+    location = f"https://sso.example.com/login?client_secret={quote(CLIENT_SECRET, safe='')}"
+    api.post(TOKEN_URL, status=302, body="", headers={"Location": location})
+    error = fetch_fails(hook, api)
+    assert str(error) == (
+        f"{NO_TOKEN}Fetching an OAuth token from {TOKEN_URL}: Moveworks answered 302: the body was an "
+        "empty body, not the documented error JSON; a redirect to "
+        f"https://sso.example.com/login?client_secret=*** is not followed{THEN}"
+    )
+
+
+def test_an_html_page_with_status_200_is_a_token_error(hook, api) -> None:
+    api.post(TOKEN_URL, status=200, body="<html>SSO</html>", content_type="text/html")
+    error = fetch_fails(hook, api)
+    assert str(error) == (
+        f"{NO_TOKEN}Fetching an OAuth token from {TOKEN_URL}: Moveworks answered 200 with a text/html "
+        "body of 16 bytes starting '<html>SSO</html>' instead of a JSON object; check that the "
+        f"OAuth token URL points at the Moveworks API{THEN}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        ({"token_type": "Bearer", "expires_in": 60}, "the answer has no access_token"),
+        ({"access_token": 12345, "expires_in": 60}, "the answer has no access_token"),
+        ({"access_token": "tok-1", "token_type": "mac"}, "the answer's token_type is 'mac', not Bearer"),
+        ({"access_token": "tok-1", "token_type": 7}, "the answer's token_type is an int, not Bearer"),
+        (
+            {"access_token": "tok-1", "expires_in": "soon"},
+            "the answer's expires_in is not a positive number of seconds",
+        ),
+        (
+            {"access_token": "tok\r\nX: 1"},
+            "the issued access_token contains a control character (such as a line break or tab), so it "
+            "cannot be sent",
+        ),
+    ],
+)
+def test_a_json_answer_without_a_usable_token_is_a_token_error(hook, api, body, problem) -> None:
+    api.post(TOKEN_URL, json=body)
+    error = fetch_fails(hook, api)
+    assert str(error) == f"{NO_TOKEN}Fetching an OAuth token from {TOKEN_URL}: {problem}{THEN}"
+
+
+@pytest.mark.parametrize("token_type", ["Bearer", "bearer", "BEARER"])
+def test_a_bearer_token_type_in_any_case_is_accepted(hook, api, token_type) -> None:
+    api.post(TOKEN_URL, json={"access_token": "tok-1", "expires_in": 60, "token_type": token_type})
+    api.patch(CONV_URL, json=CONVERSATION)
+    assert hook.update_conversation(CONV_ID, archived=True) == CONVERSATION
+    assert api.calls[1].request.headers["Authorization"] == "Bearer tok-1"
+
+
+def test_the_failed_fetch_is_remembered_for_every_later_request(hook, api) -> None:
+    api.post(TOKEN_URL, status=302, body="", headers={"Location": "https://sso.example.com/login"})
+    first = fetch_fails(hook, api)
+    with pytest.raises(MoveworksTokenError) as again:
+        hook.update_conversation(CONV_ID, archived=True)
+    assert str(again.value) == str(first)
+    assert len(api.calls) == 1
