@@ -50,6 +50,8 @@ MAX_EMPTY_PAGES = 3
 # The largest answer read (after decompression): a page of 100 conversations is far smaller.
 MAX_BODY_BYTES = 32 * 1024 * 1024
 BODY_CHUNK_BYTES = 65536
+# Shorter secrets are not looked for in titles: they could match ordinary words.
+MIN_GUARDED_SECRET = 8
 
 
 def _read_body(response: requests.Response, limit: int) -> bool:
@@ -259,9 +261,11 @@ class MoveworksHook(BaseHook):
         """
         conversation_id = validate_conversation_id(conversation_id)
         body = build_update_body(title, archived)
+        settings = self.settings  # reads the connection: its secrets are known from here on
+        self._refuse_own_secrets(body)
         call = ApiCall(
             "PATCH",
-            f"{self.settings.base_url}/conversations/{conversation_id}",
+            f"{settings.base_url}/conversations/{conversation_id}",
             f"Updating conversation {conversation_id}",
             conversation_id=conversation_id,
             json=body,
@@ -272,6 +276,20 @@ class MoveworksHook(BaseHook):
         )
         self._check_answer(call, body, result, response)
         return result
+
+    def _refuse_own_secrets(self, body: dict[str, Any]) -> None:
+        """A title must not carry this connection's own secret to Moveworks, where it would be
+        stored and shown: Airflow renders mapped values as Jinja, so a row's title of
+        ``{{ conn.moveworks_default.password }}`` arrives here as the key itself."""
+        title = body.get("title")
+        if isinstance(title, str) and any(
+            len(form) >= MIN_GUARDED_SECRET and form in title for form in self._secret_forms
+        ):
+            raise MoveworksValidationError(
+                "title",
+                "holds this connection's API key, client secret or access token; not sent "
+                "(a template such as {{ conn.<id>.password }} rendered into it?)",
+            )
 
     def _check_answer(
         self, call: ApiCall, sent: dict[str, Any], result: dict[str, Any], response: requests.Response

@@ -685,3 +685,27 @@ def test_a_read_answered_with_another_conversation_is_a_client_error(hook, api) 
         f"Reading conversation {CONV_ID}: Moveworks answered 200 with a conversation that is about "
         "another conversation; it was not asked for"
     )
+
+
+@pytest.mark.parametrize("title", [f"Key {API_KEY}", API_KEY, f"x{API_KEY}x"])
+def test_a_title_holding_the_connections_own_key_is_never_sent(hook, api, title) -> None:
+    # How it gets there: Airflow renders mapped rows as Jinja, and a row's title of
+    # {{ conn.moveworks_default.password }} becomes the key. Moveworks would store it for all to see.
+    api.patch(CONV_URL, json=CONVERSATION)
+
+    with pytest.raises(MoveworksValidationError) as raised:
+        hook.update_conversation(CONV_ID, title=title)
+
+    assert str(raised.value) == (
+        "Invalid title: holds this connection's API key, client secret or access token; not sent "
+        "(a template such as {{ conn.<id>.password }} rendered into it?)"
+    )
+    assert API_KEY not in repr(raised.value)
+    assert len(api.calls) == 0
+
+
+def test_a_title_that_only_shares_a_short_piece_with_the_key_is_sent(hook, api) -> None:
+    api.patch(CONV_URL, json={**CONVERSATION, "title": "test-api review"})
+
+    assert hook.update_conversation(CONV_ID, title="test-api review")["title"] == "test-api review"
+    assert len(api.calls) == 1
