@@ -300,15 +300,17 @@ def check_proxy_url(scheme: str, url: str) -> None:
 
 
 def proxy_secrets(proxies: dict[str, str] | None) -> set[str]:
-    """What to keep out of messages: each proxy URL, its password alone, and the Basic
-    credentials sent to the proxy (base64 of ``user:password``, which a proxy may echo)."""
+    """What to keep out of messages: each proxy URL that carries credentials, its password
+    alone, and the Basic credentials sent to the proxy (base64 of ``user:password``, which a
+    proxy may echo). A proxy's bare address is no secret."""
     import base64
     from urllib.parse import unquote, urlsplit
 
     secrets: set[str] = set()
     for url in (proxies or {}).values():
-        secrets.add(url)
         parts = urlsplit(url.strip())
+        if parts.username or parts.password:
+            secrets.add(url)
         if parts.password:
             secrets |= {parts.password, unquote(parts.password)}
             credentials = f"{unquote(parts.username or '')}:{unquote(parts.password)}"

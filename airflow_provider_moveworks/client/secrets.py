@@ -1,14 +1,20 @@
 """The forms in which a secret can come back in text we did not write: an echoed form body or
 URL percent-encodes it; a JSON body, an HTML page or a repr escapes it, each server's encoder in
 its own way. Redaction replaces each form. One form per escaping scheme (and its repr), never
-every mix of schemes: the list stays a few dozen strings at most."""
+every mix of schemes: the list stays a few dozen strings at most.
+
+An encoder no form foresaw (a Java URLEncoder writing ``~`` as ``%7E``, an HTML escaper writing
+``/`` as ``&#x2F;``, JSON inside HTML) is caught by :func:`holds_secret`, which reads text back
+the way each decoder would."""
 
 from __future__ import annotations
 
 import contextlib
+import html
 import json
 import re
-from urllib.parse import quote, quote_plus
+from collections.abc import Iterable
+from urllib.parse import quote, quote_plus, unquote
 
 # JSON encoders that write more characters as \u escapes than JSON needs, to be safe in HTML:
 # (those characters, upper-case hex, non-ASCII escaped too).
@@ -28,6 +34,10 @@ _HTML_ENTITIES = (
     {**_MARKUP, '"': "&#34;", "'": "&#39;", "+": "&#43;"},  # Go html/template
 )
 _PERCENT_HEX = re.compile(r"%[0-9A-F]{2}")
+_BACKSLASH_ESCAPE = re.compile(r"\\(u[0-9a-fA-F]{4}|.)", re.DOTALL)
+_ESCAPED_CHARS = {"n": "\n", "r": "\r", "t": "\t", "b": "\b", "f": "\f"}
+# Only text holding one of these can hold an escaped secret.
+_ESCAPE_MARKS = ("%", "&", "\\")
 
 
 def secret_forms(secret: str) -> set[str]:
@@ -78,3 +88,33 @@ def _json_u_escaped(secret: str, escaped: str, upper: bool, non_ascii: bool) -> 
         else:
             parts.append(json.dumps(char, ensure_ascii=False)[1:-1])
     return "".join(parts)
+
+
+def holds_secret(text: str, secrets: Iterable[str]) -> bool:
+    """Whether ``text``, as written or read back by any of a percent-decoder, an HTML unescaper
+    and a JSON/JavaScript unescaper (alone, or in turn up to three deep), holds one of ``secrets``."""
+    secrets = tuple(secrets)
+    if not secrets:
+        return False
+    readings = {text}
+    if any(mark in text for mark in _ESCAPE_MARKS):
+        readings |= {unquote(text), html.unescape(text), _unescape_backslashes(text)}
+        combined = text
+        for _ in range(3):
+            combined = _unescape_backslashes(html.unescape(unquote(combined)))
+            readings.add(combined)
+    return any(secret in reading for secret in secrets for reading in readings)
+
+
+def _unescape_backslashes(text: str) -> str:
+    """JSON and JavaScript string escapes read back (``\\u0026``, ``\\/``, ``\\"``), surrogate
+    pairs joined."""
+
+    def one(match: re.Match[str]) -> str:
+        escape = match.group(1)
+        if escape.startswith("u") and len(escape) == 5:
+            return chr(int(escape[1:], 16))
+        return _ESCAPED_CHARS.get(escape, escape)
+
+    unescaped = _BACKSLASH_ESCAPE.sub(one, text)
+    return unescaped.encode("utf-16", "surrogatepass").decode("utf-16", "replace")

@@ -24,7 +24,7 @@ from airflow_provider_moveworks.client.responses import (
     request_id,
 )
 from airflow_provider_moveworks.client.retry import retry_delay, waits_too_long
-from airflow_provider_moveworks.client.secrets import secret_forms
+from airflow_provider_moveworks.client.secrets import holds_secret, secret_forms
 from airflow_provider_moveworks.connection import MoveworksSettings, proxy_secrets, read_settings
 from airflow_provider_moveworks.connection_form import connection_form_widgets, ui_field_behaviour
 from airflow_provider_moveworks.exceptions import (
@@ -50,8 +50,12 @@ MAX_EMPTY_PAGES = 3
 # The largest answer read (after decompression): a page of 100 conversations is far smaller.
 MAX_BODY_BYTES = 32 * 1024 * 1024
 BODY_CHUNK_BYTES = 65536
-# Shorter secrets are not looked for in titles: they could match ordinary words.
+# Shorter secrets are not looked for in titles or decoded text: they could match ordinary words.
 MIN_GUARDED_SECRET = 8
+# What stands for a text that holds a secret in an encoding no redaction form foresaw.
+WITHHELD = "*** (withheld: it holds a secret in an encoded form)"
+# A token that expires sooner cannot carry a request: every call would fetch another.
+MIN_TOKEN_LIFETIME = 1.0
 
 
 def _read_body(response: requests.Response, limit: int) -> bool:
@@ -180,6 +184,8 @@ class MoveworksHook(BaseHook):
         # Every form of every kept secret, longest first; replaced whole, never changed in place,
         # so a thread redacting while another keeps a secret reads one consistent tuple.
         self._secret_forms: tuple[str, ...] = ()
+        self._guarded: tuple[str, ...] = ()  # secrets long enough to look for in decoded text
+        self._credentials: tuple[str, ...] = ()  # of those, Moveworks' own: never in a title
         self._secrets_lock = threading.Lock()
         self.stats = RequestStats()
         self._in_flight: set[AttemptDeadline] = set()  # attempts under way, ended by close()
@@ -201,8 +207,8 @@ class MoveworksHook(BaseHook):
             warn=self.log.warning,
         )
         self._keep_secret(settings.secret)
-        for secret in proxy_secrets(settings.proxies):
-            self._keep_secret(secret)
+        for secret in proxy_secrets(settings.proxies):  # kept out of messages, but not Moveworks'
+            self._keep_secret(secret, credential=False)
         return settings
 
     def get_conn(self) -> requests.Session:
@@ -282,9 +288,7 @@ class MoveworksHook(BaseHook):
         stored and shown: Airflow renders mapped values as Jinja, so a row's title of
         ``{{ conn.moveworks_default.password }}`` arrives here as the key itself."""
         title = body.get("title")
-        if isinstance(title, str) and any(
-            len(form) >= MIN_GUARDED_SECRET and form in title for form in self._secret_forms
-        ):
+        if isinstance(title, str) and holds_secret(title, self._credentials):
             raise MoveworksValidationError(
                 "title",
                 "holds this connection's API key, client secret or access token; not sent "
@@ -565,6 +569,10 @@ class MoveworksHook(BaseHook):
         expires_in = positive_seconds(data.get("expires_in", 60))
         if expires_in is None:
             return _no_token(response, purpose, "the answer's expires_in is not a positive number of seconds")
+        if expires_in < MIN_TOKEN_LIFETIME:
+            return _no_token(
+                response, purpose, f"the answer's expires_in of {expires_in:g} s is too short to use"
+            )
         return token, expires_in
 
     def _send_with_retries_or_error(self, call: ApiCall) -> requests.Response | MoveworksError:
@@ -577,8 +585,9 @@ class MoveworksHook(BaseHook):
         return failure
 
     # -- secrets -----------------------------------------------------------------------------
-    def _keep_secret(self, secret: str) -> None:
-        """Remember a secret so that no message of ours quotes it, and tell Airflow's masker."""
+    def _keep_secret(self, secret: str, *, credential: bool = True) -> None:
+        """Remember a secret so that no message of ours quotes it, and tell Airflow's masker.
+        A ``credential`` (API key, client secret, access token) is also never sent in a title."""
         with self._secrets_lock:
             if not secret or secret in self._secrets:
                 return
@@ -586,14 +595,21 @@ class MoveworksHook(BaseHook):
             # Computed once here, not per message: every string of every answer is redacted.
             forms = {form for kept in self._secrets for form in secret_forms(kept)}
             self._secret_forms = tuple(sorted(forms, key=len, reverse=True))
+            if len(secret) >= MIN_GUARDED_SECRET:
+                self._guarded = (*self._guarded, secret)
+                if credential:
+                    self._credentials = (*self._credentials, secret)
         mask_secret(secret)
 
     def _redact(self, text: str) -> str:
         """Every kept secret out of ``text``, also as it appears percent-encoded (a form or URL
         echoed back) or escaped (in JSON, HTML or a repr). Longest first: a shorter form inside a
-        longer one must not leave the rest of the longer one behind."""
+        longer one must not leave the rest of the longer one behind. Text that still holds a
+        secret in an encoding no form foresaw is withheld whole."""
         for form in self._secret_forms:
             text = text.replace(form, "***")
+        if holds_secret(text, self._guarded):
+            return WITHHELD
         return text
 
     def __repr__(self) -> str:

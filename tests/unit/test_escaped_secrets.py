@@ -5,6 +5,8 @@ in its messages, which reach task logs, the bulk report_file and XCom: no form m
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import responses
 
@@ -12,6 +14,7 @@ from airflow_provider_moveworks.client.secrets import secret_forms
 from airflow_provider_moveworks.exceptions import (
     MoveworksAuthenticationError,
     MoveworksPermissionError,
+    MoveworksValidationError,
 )
 from airflow_provider_moveworks.hooks.moveworks import MoveworksHook
 from tests.conftest import ASSISTANT, CLIENT_ID, TOKEN_URL
@@ -148,3 +151,57 @@ def test_the_forms_are_worked_out_once_per_secret_not_per_message(set_connection
     for _ in range(5):
         assert hook.update_conversation(CONV_ID, archived=True) == CONVERSATION
     assert [call.args for call in counted.call_args_list] == [(SECRET,)]
+
+
+# Encoders no form foresees: each decodes back to the secret, so the text is withheld whole.
+AZURE_SECRET = "Xy78Q~AbCdEfGhIjKlMnOpQrStUvWxYz0123456789ab"
+UNFORESEEN = {
+    # (secret, content type, the secret as that encoder writes it)
+    "java-urlencoder": (AZURE_SECRET, "text/plain", AZURE_SECRET.replace("~", "%7E")),
+    "js-encodeuricomponent": (SECRET, "text/plain", "Zm9v%2FYmFy%2BcXV4%26%3Csec%3E'"),
+    "rack-html": (SECRET, "text/html", "Zm9v&#x2F;YmFy+cXV4&amp;&lt;sec&gt;&#x27;"),
+    "xml-apos": (SECRET, "text/html", "Zm9v/YmFy+cXV4&amp;&lt;sec&gt;&apos;"),
+    "json-in-html": (SECRET, "text/html", r"Zm9v\/YmFy+cXV4&amp;&lt;sec&gt;'"),
+}
+
+
+@pytest.mark.parametrize(("secret", "content_type", "form"), UNFORESEEN.values(), ids=UNFORESEEN.keys())
+def test_a_secret_echoed_by_an_unforeseen_encoder_is_withheld(
+    set_connection, api, secret, content_type, form
+) -> None:
+    assert form not in secret_forms(secret)  # else this test proves nothing new
+    set_connection(password=secret)
+    api.patch(CONV_URL, status=401, body=echo_body(content_type, form), content_type=content_type)
+
+    with pytest.raises(MoveworksAuthenticationError) as caught:
+        MoveworksHook().update_conversation(CONV_ID, archived=True)
+
+    assert "*** (withheld: it holds a secret in an encoded form)" in str(caught.value)
+    said = everything_said(caught.value)
+    assert secret not in said
+    assert form not in said
+    assert form.replace("\\", "\\\\") not in said
+
+
+def test_a_title_holding_the_key_in_an_encoded_form_is_never_sent(set_connection, api) -> None:
+    # {{ conn.moveworks_default.password | tojson }} renders the key JSON-escaped, lower-case hex.
+    set_connection(password=SECRET)
+    api.patch(CONV_URL, json=CONVERSATION)
+
+    with pytest.raises(MoveworksValidationError, match="holds this connection's API key"):
+        MoveworksHook().update_conversation(CONV_ID, title=r"Zm9v/YmFy+cXV4\u0026\u003csec\u003e\u0027")
+
+    assert len(api.calls) == 0
+
+
+def test_a_title_holding_the_proxy_url_or_its_password_is_sent(set_connection, api) -> None:
+    # The proxy's password stays out of messages, but it is no credential of Moveworks': a title
+    # that happens to hold it (or the proxy's address) is the user's business.
+    proxy = "http://relay:Winter2026@proxy.corp.example:8080"
+    set_connection(extra={"assistant_name": ASSISTANT, "proxies": {"https": proxy}})
+    title = "VPN fails for Winter2026 cohort via http://proxy.corp.example:8080"
+    api.patch(CONV_URL, json={**CONVERSATION, "title": title})
+
+    MoveworksHook().update_conversation(CONV_ID, title=title)
+
+    assert [json.loads(call.request.body) for call in api.calls] == [{"title": title}]

@@ -82,6 +82,11 @@ def test_an_html_page_with_status_200_is_a_token_error(hook, api) -> None:
             {"access_token": "tok-1", "expires_in": "soon"},
             "the answer's expires_in is not a positive number of seconds",
         ),
+        # Expired before it could be used: every request would fetch another.
+        (
+            {"access_token": "tok-1", "expires_in": 0.001},
+            "the answer's expires_in of 0.001 s is too short to use",
+        ),
         (
             {"access_token": "tok\r\nX: 1"},
             "the issued access_token contains a control character (such as a line break or tab), so it "
