@@ -97,6 +97,15 @@ def _proxies_for(url: str, proxies: dict[str, str] | None) -> dict[str, str] | N
     return cast("dict[str, str]", dict.fromkeys(keys, None))
 
 
+class _NoRedirectSession(requests.Session):
+    """Redirects are never followed, so their target is never read: requests decodes it as UTF-8
+    even for a response it will not follow, and a Latin-1 ``Location`` then raised a bare
+    ``UnicodeDecodeError`` instead of the 3xx being answered like any other status."""
+
+    def get_redirect_target(self, resp: requests.Response) -> None:
+        return None
+
+
 class RequestStats:
     """Counts what the hook sent, safely across threads (the bulk operator reports them)."""
 
@@ -220,7 +229,7 @@ class MoveworksHook(BaseHook):
         return self._session
 
     def _build_session(self, settings: MoveworksSettings) -> requests.Session:
-        session = requests.Session()
+        session = _NoRedirectSession()
         adapter = DeadlineAdapter(pool_connections=2, pool_maxsize=self._pool_maxsize, max_retries=0)
         session.mount("https://", adapter)
         session.mount("http://", adapter)
