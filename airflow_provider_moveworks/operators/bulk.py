@@ -6,7 +6,7 @@ only when the task runs.
 
 from __future__ import annotations
 
-import math
+import sys
 from collections.abc import Callable, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -148,7 +148,7 @@ class MoveworksBulkUpdateConversationsOperator(BaseOperator):
         if max_requests_per_second is not None and (
             isinstance(max_requests_per_second, bool)
             or not isinstance(max_requests_per_second, (int, float))
-            or not MIN_REQUESTS_PER_SECOND <= max_requests_per_second < math.inf
+            or not MIN_REQUESTS_PER_SECOND <= max_requests_per_second <= sys.float_info.max
         ):
             raise ValueError(
                 f"max_requests_per_second must be a number from {MIN_REQUESTS_PER_SECOND:g} (one "

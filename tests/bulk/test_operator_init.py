@@ -27,6 +27,7 @@ from airflow_provider_moveworks.operators.bulk import MoveworksBulkUpdateConvers
         ({"max_requests_per_second": float("nan")}, "max_requests_per_second"),
         # One request a century: its wait overflowed the clock deep inside the run.
         ({"max_requests_per_second": 1e-10}, "max_requests_per_second must be a number from 0.01"),
+        ({"max_requests_per_second": 10**400}, "max_requests_per_second"),  # no float holds it
         ({"updates_file": "x.csv"}, "exactly one of updates and updates_file"),
     ],
 )
