@@ -19,6 +19,7 @@ Trigger with ``{"csv_path": "/data/exports/titles.csv"}``; without it the sample
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -27,6 +28,26 @@ from airflow.providers.common.compat.sdk import DAG, literal, task
 from airflow_provider_moveworks.operators.moveworks import MoveworksUpdateConversationOperator
 
 SAMPLE_CSV = Path(__file__).parent / "data" / "conversation_titles.csv"
+
+
+def csv_rows(path: str) -> Iterator[tuple[int, dict[str, str] | str]]:
+    """Each row of the CSV: its cells by column, or why it cannot be read whole."""
+    # utf-8-sig: a spreadsheet's "CSV UTF-8" export starts with a byte-order mark. strict: a quote
+    # left open fails instead of swallowing the lines after it.
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle, skipinitialspace=True, strict=True)
+        try:
+            for number, row in enumerate(reader, start=1):
+                if None in row:  # cells past the header's: an unquoted comma would cut the title
+                    header = len(row) - 1
+                    yield number, f"has {header + len(row[None])} cells, the header has {header}"
+                else:
+                    yield number, row
+        except csv.Error as error:
+            raise ValueError(
+                f"{path} is not valid CSV at line {reader.line_num} ({error}): a field that opens a "
+                "quote must close it"
+            ) from None
 
 
 def as_written(row: dict[str, str]) -> dict[str, object]:
@@ -54,25 +75,24 @@ with DAG(
         rows: list[dict[str, str]] = []
         problems: list[str] = []
         first_row: dict[str, int] = {}  # conversation id -> the row that names it first
-        # utf-8-sig: a spreadsheet's "CSV UTF-8" export starts with a byte-order mark.
-        with open(params["csv_path"], newline="", encoding="utf-8-sig") as handle:
-            for number, row in enumerate(csv.DictReader(handle, skipinitialspace=True), start=1):
-                try:
-                    conversation_id = validate_conversation_id(row.get("conversation_id"))
-                    title = validate_title(row.get("title"))
-                except MoveworksValidationError as error:
-                    problems.append(f"row {number}: {error}")
-                    continue
-                if conversation_id in first_row:
-                    # Two mapped updates of one conversation would race: the last to land wins.
-                    earlier = rows[first_row[conversation_id]]
-                    if earlier["title"] != title:
-                        problems.append(
-                            f"row {number}: {conversation_id} already has another title in the file"
-                        )
-                    continue
-                first_row[conversation_id] = len(rows)
-                rows.append({"conversation_id": conversation_id, "title": title})
+        for number, row in csv_rows(params["csv_path"]):
+            if isinstance(row, str):
+                problems.append(f"row {number} {row}")
+                continue
+            try:
+                conversation_id = validate_conversation_id(row.get("conversation_id"))
+                title = validate_title(row.get("title"))
+            except MoveworksValidationError as error:
+                problems.append(f"row {number}: {error}")
+                continue
+            if conversation_id in first_row:
+                # Two mapped updates of one conversation would race: the last to land wins.
+                earlier = rows[first_row[conversation_id]]
+                if earlier["title"] != title:
+                    problems.append(f"row {number}: {conversation_id} already has another title in the file")
+                continue
+            first_row[conversation_id] = len(rows)
+            rows.append({"conversation_id": conversation_id, "title": title})
         if problems:
             raise ValueError(f"{len(problems)} invalid rows in {params['csv_path']}: " + "; ".join(problems))
         return rows

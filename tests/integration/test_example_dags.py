@@ -166,6 +166,30 @@ def test_retitle_from_csv_example_sends_nothing_when_a_row_is_invalid(
     assert emu.request_count() == 0
 
 
+@pytest.mark.parametrize(
+    ("row", "problem"),
+    [
+        # An unquoted comma: the title would have been cut at it, silently.
+        ("{cid},Laptop refresh, design team", "row 1 has 3 cells, the header has 2"),
+        ('{cid},"Laptop refresh', "is not valid CSV"),
+    ],
+)
+def test_retitle_from_csv_example_refuses_a_row_it_cannot_read_whole(
+    load_dag, emulator_connection, tmp_path, capfd, row, problem
+) -> None:
+    emu = emulator_connection
+    target = emu.add_conversation(title="Before")
+    csv_path = tmp_path / "titles.csv"
+    csv_path.write_text("conversation_id,title\n" + row.format(cid=target["conversation_id"]) + "\n")
+
+    run = load_dag("example_moveworks_retitle_from_csv").test(run_conf={"csv_path": str(csv_path)})
+
+    assert str(run.state) == "failed"
+    assert problem in capfd.readouterr().out
+    assert emu.get(target["conversation_id"])["title"] == "Before"
+    assert emu.request_count() == 0
+
+
 def test_archive_stale_example_archives_exactly_the_old_unarchived_ones(
     load_dag, emulator_connection, tmp_path
 ) -> None:
