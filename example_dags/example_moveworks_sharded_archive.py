@@ -146,7 +146,9 @@ def _split(
         header = next((cells for cells in reader if any(cell.strip() for cell in cells)), None)
         if header is None:
             raise AirflowFailException(f"{export} is empty")
-        writers = {shard: csv.writer(out) for shard, out in outputs.items()}
+        # Every cell quoted: blanks at the start of a cell, or a cell of blanks only, then read
+        # back in the shard as they were in the export.
+        writers = {shard: csv.writer(out, quoting=csv.QUOTE_ALL) for shard, out in outputs.items()}
         for writer in writers.values():
             writer.writerow(header)
         column = id_column(header)

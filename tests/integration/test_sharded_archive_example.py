@@ -3,6 +3,7 @@ task per shard, and one summary that counts every row of the export exactly once
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -93,12 +94,39 @@ def test_a_csv_export_keeps_its_header_and_quoted_fields(load_dag, emulator_conn
     (folder,) = (tmp_path / "work").iterdir()
     assert json.loads((folder / "summary.json").read_text())["updated"] == 6
     shard_ids = [
-        {line.rsplit(",", 1)[1].strip() for line in path.read_text().splitlines()[1:]}
+        {record[2] for record in list(csv.reader(path.open(newline="")))[1:]}
         for path in sorted(folder.glob("shard-*.csv"))
     ]
     assert len(shard_ids) == 2
     assert shard_ids[0] | shard_ids[1] == set(ids)
     assert not shard_ids[0] & shard_ids[1]
+
+
+@pytest.mark.parametrize(
+    ("title", "state", "stored"),
+    [
+        # A quoted blank at the start is the title's own: written unquoted into a shard, the
+        # shard's reader skipped it as the blank after a comma.
+        ('" lead"', "success", " lead"),
+        # Blank only: the bulk operator refuses it, but in a shard it became an empty cell,
+        # which archived the row and left its title alone.
+        ('"   "', "failed", "Old"),
+    ],
+)
+def test_a_csv_title_means_through_the_shards_what_it_means_to_the_bulk_operator(
+    load_dag, emulator_connection, tmp_path, title, state, stored
+):
+    emu = emulator_connection
+    cid = emu.add_conversation(title="Old")["conversation_id"]
+    export = tmp_path / "export.csv"
+    export.write_text(f"conversation_id,title,archived\n{cid}, {title}, true\n")
+
+    run = load_dag(DAG_ID).test(
+        run_conf={"export": export.as_uri(), "work_dir": (tmp_path / "work").as_uri(), "shards": 1}
+    )
+
+    assert str(run.state) == state
+    assert (emu.get(cid)["title"], emu.get(cid)["archived"]) == (stored, state == "success")
 
 
 def test_the_run_fails_when_one_shard_fails(load_dag, emulator_connection, tmp_path):
