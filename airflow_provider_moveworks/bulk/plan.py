@@ -22,7 +22,7 @@ import itertools
 import json
 import threading
 from array import array
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,8 +62,18 @@ class _Repeat:
 class Plan:
     """Checks every row of ``source`` (:meth:`scan`), then walks it again (:meth:`steps`)."""
 
-    def __init__(self, source: RowSource) -> None:
+    def __init__(
+        self,
+        source: RowSource,
+        *,
+        check: Callable[[dict[str, Any]], None] | None = None,
+        redact: Callable[[str], str] = str,
+    ) -> None:
+        """:param check: also refuses a row's update body (e.g. the hook's own-secret guard).
+        :param redact: applied to every reason and raw id quoted about an invalid row."""
         self._source = source
+        self._check = check
+        self._redact = redact
         self._ids = array("Q")
         self._changes = array("Q")
         self._kinds = bytearray()
@@ -85,12 +95,12 @@ class Plan:
                 return
             self.total += 1
             try:
-                conversation_id, body = parse_row(raw)
+                conversation_id, body = self._parse(raw)
             except MoveworksValidationError as error:
                 self._ids.append(0)
                 self._changes.append(0)
                 self._kinds.append(_INVALID)
-                self._example(row, str(error))
+                self._example(row, self._redact(str(error)))
                 fingerprint.update(b"!")
                 continue
             id_hash, change = _hash(conversation_id), _digest(body)
@@ -118,11 +128,11 @@ class Plan:
             planned = index < len(self._kinds)
             kind = self._kinds[index] if planned else _INVALID
             try:
-                conversation_id, body = parse_row(raw)
+                conversation_id, body = self._parse(raw)
             except MoveworksValidationError as error:
                 if kind != _INVALID or not planned:
                     self.changed += 1
-                yield Step("invalid", row, _raw_id(raw), message=str(error))
+                yield Step("invalid", row, _raw_id(raw, self._redact), message=self._redact(str(error)))
                 continue
             if (
                 kind == _INVALID
@@ -186,6 +196,12 @@ class Plan:
                 self._example(first, _conflict_message(repeat))
             conflicts += 1
 
+    def _parse(self, raw: Any) -> tuple[str, dict[str, Any]]:
+        conversation_id, body = parse_row(raw)
+        if self._check is not None:
+            self._check(body)
+        return conversation_id, body
+
     def _example(self, row: int, reason: str) -> None:
         if len(self.examples) < QUOTED_INVALID_ROWS:
             self.examples.append((row, reason))
@@ -208,7 +224,7 @@ def _conflict_message(repeat: _Repeat) -> str:
     )
 
 
-def _raw_id(raw: Any) -> str | None:
+def _raw_id(raw: Any, redact: Callable[[str], str]) -> str | None:
     value = raw.get("conversation_id") if isinstance(raw, Mapping) else None
-    # Quoted in the report as given, cut short: an invalid id may be any text at all.
-    return value[:CONVERSATION_ID_MAX_LENGTH] if isinstance(value, str) else None
+    # Quoted in the report as given, redacted, then cut short: an invalid id may be any text.
+    return redact(value)[:CONVERSATION_ID_MAX_LENGTH] if isinstance(value, str) else None

@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from airflow_provider_moveworks.bulk.plan import Plan, Step
 from airflow_provider_moveworks.bulk.ratelimit import AdaptiveRateLimiter
@@ -159,44 +159,13 @@ class BulkRun:
     def run(self) -> dict[str, Any]:
         started = time.monotonic()
         options, log = self._options, self._log
-        plan = Plan(self._source)
-        plan.scan(self._stop)
-        if self._stop.is_set():
-            raise MoveworksBulkInterruptedError(
-                f"Bulk update stopped by {self._reason} during the validation pass: no request was sent"
-            )
-        self._total = plan.total
-        log.info(
-            "Bulk update: %d rows: %d to send, %d duplicates, %d invalid",
-            plan.total,
-            plan.sends,
-            plan.duplicates,
-            plan.invalid,
-        )
-        if plan.total == 0:
-            log.warning("0 rows: nothing to do")
-        if plan.invalid and options.on_invalid == "fail":
-            quoted = "; ".join(f"row {row}: {reason}" for row, reason in plan.examples)
-            raise MoveworksBulkInvalidRowsError(
-                f"{plan.invalid} of {plan.total} rows are invalid; no request was sent "
-                f"(on_invalid='fail'; 'skip' sends the valid rows). First ones: {quoted}"
-            )
-        location = self._source.location
-        if options.report_file and location is not None and same_location(options.report_file, location):
-            raise MoveworksValidationError(
-                "report_file", "must not be the updates_file: writing the report would overwrite the input"
-            )
-        key = run_key(self._context, plan.fingerprint)
-        resume = Resume(
-            store=self._state_store,
-            report_file=options.report_file,
-            key=key,
-            fingerprint=plan.fingerprint,
-            log=log,
-        )
-        resume.load()
+        # Made first: rows are checked against the connection's secrets, and quoted without them.
         hook = self._make_hook(pacer=self._limiter, stop=self._stop, quiet_retries=True)
-        report = open_text(options.report_file, "w", field="report_file") if options.report_file else None
+        try:
+            plan, key, resume, report = self._prepare(hook)
+        except BaseException:  # nothing was sent, and the run's own cleanup never starts
+            hook.close()
+            raise
         progress = Progress(
             log, plan.total, interval=options.progress_interval, throttled=lambda: hook.stats.throttled
         )
@@ -297,6 +266,49 @@ class BulkRun:
             then,
             headline(summary),
         )
+
+    def _prepare(self, hook: MoveworksHook) -> tuple[Plan, str, Resume, IO[str] | None]:
+        """Before anything is sent: the validation pass, what an earlier try left, the report."""
+        options, log = self._options, self._log
+        plan = Plan(self._source, check=hook.refuse_own_secrets, redact=hook.redact)
+        plan.scan(self._stop)
+        if self._stop.is_set():
+            raise MoveworksBulkInterruptedError(
+                f"Bulk update stopped by {self._reason} during the validation pass: no request was sent"
+            )
+        self._total = plan.total
+        log.info(
+            "Bulk update: %d rows: %d to send, %d duplicates, %d invalid",
+            plan.total,
+            plan.sends,
+            plan.duplicates,
+            plan.invalid,
+        )
+        if plan.total == 0:
+            log.warning("0 rows: nothing to do")
+        if plan.invalid and options.on_invalid == "fail":
+            quoted = "; ".join(f"row {row}: {reason}" for row, reason in plan.examples)
+            raise MoveworksBulkInvalidRowsError(
+                f"{plan.invalid} of {plan.total} rows are invalid; no request was sent "
+                f"(on_invalid='fail'; 'skip' sends the valid rows). First ones: {quoted}"
+            )
+        location = self._source.location
+        if options.report_file and location is not None and same_location(options.report_file, location):
+            raise MoveworksValidationError(
+                "report_file",
+                "must not be the updates_file: writing the report would overwrite the input",
+            )
+        key = run_key(self._context, plan.fingerprint)
+        resume = Resume(
+            store=self._state_store,
+            report_file=options.report_file,
+            key=key,
+            fingerprint=plan.fingerprint,
+            log=log,
+        )
+        resume.load()
+        report = open_text(options.report_file, "w", field="report_file") if options.report_file else None
+        return plan, key, resume, report
 
     def _planned_total(self, summary: dict[str, Any]) -> int:
         return max(int(summary["total"]), self._total)

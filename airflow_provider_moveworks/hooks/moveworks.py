@@ -277,7 +277,7 @@ class MoveworksHook(BaseHook):
         conversation_id = validate_conversation_id(conversation_id)
         body = build_update_body(title, archived)
         settings = self.settings  # reads the connection: its secrets are known from here on
-        self._refuse_own_secrets(body)
+        self.refuse_own_secrets(body)
         call = ApiCall(
             "PATCH",
             f"{settings.base_url}/conversations/{conversation_id}",
@@ -292,10 +292,20 @@ class MoveworksHook(BaseHook):
         self._check_answer(call, body, result, response)
         return result
 
-    def _refuse_own_secrets(self, body: dict[str, Any]) -> None:
-        """A title must not carry this connection's own secret to Moveworks, where it would be
-        stored and shown: Airflow renders mapped values as Jinja, so a row's title of
-        ``{{ conn.moveworks_default.password }}`` arrives here as the key itself."""
+    def redact(self, text: str) -> str:
+        """``text`` with this connection's secrets, in any form the hook knows, replaced by ``***``
+        (the connection is read first, so that its secrets are known; if it cannot be read or
+        checked, whatever it gave is still known)."""
+        with contextlib.suppress(Exception):  # its own error is raised where it is used
+            self.settings  # noqa: B018 - reading the connection keeps its secrets
+        return self._redact(text)
+
+    def refuse_own_secrets(self, body: dict[str, Any]) -> None:
+        """Raise :class:`MoveworksValidationError` if the update's title carries this connection's
+        own credential to Moveworks, where it would be stored and shown: Airflow renders mapped
+        values as Jinja, so a row's title of ``{{ conn.moveworks_default.password }}`` arrives
+        here as the key itself."""
+        self.settings  # noqa: B018 - reading the connection keeps its secrets
         title = body.get("title")
         if isinstance(title, str) and holds_secret(title, self._credentials):
             raise MoveworksValidationError(

@@ -11,7 +11,11 @@ from collections.abc import Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_moveworks.exceptions import MoveworksError, MoveworksNotFoundError
+from airflow_provider_moveworks.exceptions import (
+    MoveworksError,
+    MoveworksNotFoundError,
+    MoveworksValidationError,
+)
 from airflow_provider_moveworks.retry_policy import apply_default as apply_default_retry_policy
 from airflow_provider_moveworks.validation import build_update_body, validate_conversation_id
 from airflow_provider_moveworks.version_compat import AirflowSkipException, BaseOperator, Context
@@ -82,6 +86,12 @@ class MoveworksUpdateConversationOperator(BaseOperator):
         apply_default_retry_policy(self)
         self.if_not_found = if_not_found
 
+    def _without_secrets(self, error: MoveworksValidationError) -> MoveworksValidationError:
+        """``error``, quoting none of the connection's secrets: a value rendered from
+        ``{{ conn.<id>.password }}`` into the wrong field is named, not printed."""
+        reason = self.hook.redact(error.reason)
+        return error if reason == error.reason else MoveworksValidationError(error.field, reason)
+
     @cached_property
     def hook(self) -> MoveworksHook:
         from airflow_provider_moveworks.hooks.moveworks import MoveworksHook
@@ -90,8 +100,14 @@ class MoveworksUpdateConversationOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any] | None:
         self._outcome = None  # an earlier run's outcome is not this run's
-        conversation_id = validate_conversation_id(self.conversation_id)
-        body = build_update_body(self.title, self.archived)
+        invalid = None
+        try:
+            conversation_id = validate_conversation_id(self.conversation_id)
+            body = build_update_body(self.title, self.archived)
+        except MoveworksValidationError as error:
+            invalid = error
+        if invalid is not None:  # raised here: the original, which may quote a secret, not chained
+            raise self._without_secrets(invalid)
         fields = ", ".join(body)
         started = time.monotonic()
         try:

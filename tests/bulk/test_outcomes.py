@@ -375,3 +375,31 @@ def test_rows_kept_for_a_retry_pass_do_not_keep_their_responses(
     assert len(kept) == rows
     assert all(item.error.__traceback__ is None for item in kept)
     assert (held[0] - base) / rows < 5_000  # bytes a row, the emulator's own bookkeeping included
+
+
+def test_a_row_holding_the_connections_key_is_invalid_and_nothing_quotes_the_key(
+    make_operator, add_conversations, emulator, tmp_path
+):
+    # A title holding the key is refused before anything is sent, like any invalid row; an
+    # archived or conversation_id cell holding it is quoted nowhere (summary, report, error).
+    ids = add_conversations(3)
+    report = tmp_path / "report.jsonl"
+    updates = [
+        {"conversation_id": ids[0], "title": "fine"},
+        {"conversation_id": ids[1], "title": f"key {API_KEY}"},
+        {"conversation_id": ids[2], "archived": API_KEY},
+        {"conversation_id": API_KEY, "title": "x"},
+    ]
+
+    with pytest.raises(MoveworksBulkInvalidRowsError) as raised:
+        make_operator(updates=updates).execute({})
+    assert "3 of 4 rows are invalid; no request was sent" in str(raised.value)
+    assert "row 2: Invalid title: holds this connection's API key" in str(raised.value)
+    assert API_KEY not in repr(raised.value)
+    assert emulator.request_count(method="PATCH") == 0
+
+    summary = make_operator(updates=updates, on_invalid="skip", report_file=str(report)).execute({})
+    assert (summary["updated"], summary["invalid"]) == (1, 3)
+    assert API_KEY not in repr(summary)
+    assert API_KEY not in report.read_text()
+    assert emulator.request_count(method="PATCH") == 1

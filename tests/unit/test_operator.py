@@ -62,13 +62,25 @@ def test_assistant_name_on_the_operator_wins(api) -> None:
     assert api.calls[0].request.headers["Assistant-Name"] == "other-bot"
 
 
-def test_invalid_input_fails_before_the_connection_is_read(mocker) -> None:
-    get_connection = mocker.patch("airflow_provider_moveworks.hooks.moveworks.MoveworksHook.get_connection")
+def test_invalid_input_fails_even_without_a_usable_connection() -> None:
     with pytest.raises(MoveworksValidationError, match="Invalid archived: 'sometimes' is not a boolean"):
-        operator(archived="sometimes").execute({})
+        operator(archived="sometimes", moveworks_conn_id="not_defined_anywhere").execute({})
     with pytest.raises(MoveworksValidationError, match="give at least one of title and archived"):
-        operator().execute({})
-    get_connection.assert_not_called()
+        operator(moveworks_conn_id="not_defined_anywhere").execute({})
+
+
+@pytest.mark.parametrize("field", ["archived", "conversation_id"])
+def test_invalid_input_never_quotes_the_connections_key(api, field) -> None:
+    # {{ conn.moveworks_default.password }} rendered into the wrong field: the message that
+    # names the bad value must not print the key (dag.test() masks nothing).
+    with pytest.raises(MoveworksValidationError) as raised:
+        operator(**{"archived": True, field: f"x{API_KEY}"}).execute({})
+
+    assert raised.value.field == field
+    assert "'x***'" in str(raised.value)
+    assert API_KEY not in repr(raised.value)
+    assert raised.value.__context__ is None
+    assert len(api.calls) == 0
 
 
 def test_unknown_if_not_found_is_refused_when_the_dag_is_parsed() -> None:
