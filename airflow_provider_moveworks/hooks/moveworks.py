@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import threading
 from collections.abc import Callable, Iterator
 from functools import cached_property
@@ -56,6 +57,8 @@ MIN_GUARDED_SECRET = 8
 WITHHELD = "*** (withheld: it holds a secret in an encoded form)"
 # A token that expires sooner cannot carry a request: every call would fetch another.
 MIN_TOKEN_LIFETIME = 1.0
+# The most values of a token answer looked through for tokens to keep out of messages.
+MAX_TOKEN_ANSWER_NODES = 10_000
 
 
 def _read_body(response: requests.Response, limit: int) -> bool:
@@ -564,9 +567,29 @@ class MoveworksHook(BaseHook):
             raise MoveworksTokenError(f"The OAuth token endpoint gave no usable token: {outcome}. {then}")
         raise outcome
 
+    def _keep_tokens_in(self, response: requests.Response) -> None:
+        """Keep as secrets the strings under any ``*token`` key of a token answer, whatever its
+        shape (a list, a nested object): a message about an answer it cannot use quotes its start."""
+        try:
+            pending: list[Any] = [json.loads(response.content)]
+        except (ValueError, RecursionError):
+            return
+        for _ in range(MAX_TOKEN_ANSWER_NODES):
+            if not pending:
+                return
+            node = pending.pop()
+            if isinstance(node, dict):
+                for key, value in node.items():
+                    if isinstance(value, str) and str(key).lower().endswith("token"):
+                        self._keep_secret(value)
+                    pending.append(value)
+            elif isinstance(node, list):
+                pending.extend(node)
+
     def _token_in(self, response: requests.Response, purpose: str) -> tuple[str, float] | MoveworksError:
         """``(access_token, expires_in)`` from a 2xx answer, or a :class:`MoveworksClientError`
         saying why it holds no usable bearer token (returned, to be raised as another error)."""
+        self._keep_tokens_in(response)
         try:
             body = json_object(response, purpose, self._redact, url_field="OAuth token URL")
         except MoveworksClientError as error:

@@ -115,3 +115,21 @@ def test_the_failed_fetch_is_remembered_for_every_later_request(hook, api) -> No
         hook.update_conversation(CONV_ID, archived=True)
     assert str(again.value) == str(first)
     assert len(api.calls) == 1
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        [{"access_token": "tok-list-5f2a9c71", "expires_in": 60}],
+        {"result": {"access_token": "tok-list-5f2a9c71"}},
+        {"data": [{"access_token": "tok-list-5f2a9c71", "refresh_token": "rt-list-8c3e1d90"}]},
+    ],
+)
+def test_a_token_in_an_answer_of_another_shape_is_never_quoted(hook, api, body) -> None:
+    # The answer is not usable, and the message quotes its start: any token in it is a secret.
+    api.post(TOKEN_URL, json=body)
+
+    error = fetch_fails(hook, api)
+
+    assert "tok-list-5f2a9c71" not in everything_said(error)
+    assert "rt-list-8c3e1d90" not in everything_said(error)
