@@ -66,10 +66,10 @@ class Plan:
         self,
         source: RowSource,
         *,
-        check: Callable[[dict[str, Any]], None] | None = None,
+        check: Callable[[Mapping[str, Any]], None] | None = None,
         redact: Callable[[str], str] = str,
     ) -> None:
-        """:param check: also refuses a row's update body (e.g. the hook's own-secret guard).
+        """:param check: also refuses a row by its raw values (e.g. the hook's own-secret guard).
         :param redact: applied to every reason and raw id quoted about an invalid row."""
         self._source = source
         self._check = check
@@ -197,10 +197,9 @@ class Plan:
             conflicts += 1
 
     def _parse(self, raw: Any) -> tuple[str, dict[str, Any]]:
-        conversation_id, body = parse_row(raw)
-        if self._check is not None:
-            self._check(body)
-        return conversation_id, body
+        if self._check is not None and isinstance(raw, Mapping):
+            self._check(raw)  # the raw values, before a message about a bad one could quote it
+        return parse_row(raw)
 
     def _example(self, row: int, reason: str) -> None:
         if len(self.examples) < QUOTED_INVALID_ROWS:

@@ -270,6 +270,7 @@ class BulkRun:
     def _prepare(self, hook: MoveworksHook) -> tuple[Plan, str, Resume, IO[str] | None]:
         """Before anything is sent: the validation pass, what an earlier try left, the report."""
         options, log = self._options, self._log
+        hook.settings  # noqa: B018 - an unusable connection fails the run here, not every row
         plan = Plan(self._source, check=hook.refuse_own_secrets, redact=hook.redact)
         plan.scan(self._stop)
         if self._stop.is_set():

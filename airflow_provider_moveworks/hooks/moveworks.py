@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from functools import cached_property
 from typing import Any, Protocol, cast
 from urllib.parse import urlsplit
@@ -277,10 +277,11 @@ class MoveworksHook(BaseHook):
         ``archived`` than was sent, is a :class:`MoveworksClientError`; another title only logs
         a warning (the API may normalise titles).
         """
+        # First, before any message could quote a value holding the connection's own secret.
+        self.refuse_own_secrets({"conversation_id": conversation_id, "title": title, "archived": archived})
         conversation_id = validate_conversation_id(conversation_id)
         body = build_update_body(title, archived)
-        settings = self.settings  # reads the connection: its secrets are known from here on
-        self.refuse_own_secrets(body)
+        settings = self.settings
         call = ApiCall(
             "PATCH",
             f"{settings.base_url}/conversations/{conversation_id}",
@@ -303,19 +304,22 @@ class MoveworksHook(BaseHook):
             self.settings  # noqa: B018 - reading the connection keeps its secrets
         return self._redact(text)
 
-    def refuse_own_secrets(self, body: dict[str, Any]) -> None:
-        """Raise :class:`MoveworksValidationError` if the update's title carries this connection's
-        own credential to Moveworks, where it would be stored and shown: Airflow renders mapped
-        values as Jinja, so a row's title of ``{{ conn.moveworks_default.password }}`` arrives
-        here as the key itself."""
-        self.settings  # noqa: B018 - reading the connection keeps its secrets
-        title = body.get("title")
-        if isinstance(title, str) and holds_secret(title, self._credentials):
-            raise MoveworksValidationError(
-                "title",
-                "holds this connection's API key, client secret or access token; not sent "
-                "(a template such as {{ conn.<id>.password }} rendered into it?)",
-            )
+    def refuse_own_secrets(self, fields: Mapping[str, Any]) -> None:
+        """Raise :class:`MoveworksValidationError`, quoting nothing, for the first of ``fields``
+        (an update's raw values, before they are checked) that holds this connection's own
+        credential in any encoding: a title would be stored and shown by Moveworks, and a message
+        about a bad value quotes it. Airflow renders mapped values as Jinja, so a row's
+        ``{{ conn.moveworks_default.password }}`` arrives here as the key itself. The connection
+        is read first, if it can be: its own errors are raised where it is used."""
+        with contextlib.suppress(Exception):
+            self.settings  # noqa: B018 - reading the connection keeps its secrets
+        for name, value in fields.items():
+            if isinstance(value, str) and holds_secret(value, self._credentials):
+                raise MoveworksValidationError(
+                    name,
+                    "holds this connection's API key, client secret or access token; not sent "
+                    "(a template such as {{ conn.<id>.password }} rendered into it?)",
+                )
 
     def _check_answer(
         self, call: ApiCall, sent: dict[str, Any], result: dict[str, Any], response: requests.Response

@@ -100,6 +100,8 @@ class MoveworksUpdateConversationOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any] | None:
         self._outcome = None  # an earlier run's outcome is not this run's
+        given = {"conversation_id": self.conversation_id, "title": self.title, "archived": self.archived}
+        self.hook.refuse_own_secrets(given)  # before a message about a bad value could quote it
         invalid = None
         try:
             conversation_id = validate_conversation_id(self.conversation_id)

@@ -3,6 +3,7 @@ not found, failed; the summary's exact counters; and the stop on a refused API k
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from airflow_provider_moveworks.bulk.runner import (
     MoveworksBulkStoppedError,
     MoveworksBulkUpdateError,
 )
+from airflow_provider_moveworks.exceptions import MoveworksValidationError
 from airflow_provider_moveworks.version_compat import AirflowFailException
 from tests.bulk.conftest import API_KEY, counters, state, wrong_key_connection
 
@@ -403,3 +405,28 @@ def test_a_row_holding_the_connections_key_is_invalid_and_nothing_quotes_the_key
     assert API_KEY not in repr(summary)
     assert API_KEY not in report.read_text()
     assert emulator.request_count(method="PATCH") == 1
+
+
+def test_an_unusable_connection_fails_the_run_not_every_row(
+    make_operator, add_conversations, emulator, monkeypatch
+):
+    # Read once, before the validation pass: an unusable extra was blamed on every row (and
+    # with on_invalid="skip" the task succeeded with nothing sent), the connection re-read per row.
+    ids = add_conversations(3)
+    conn = {
+        "conn_type": "moveworks",
+        "host": emulator.base_url,
+        "password": API_KEY,
+        "extra": {"assistant_name": emulator.assistant_name, "timeout": "abc"},
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_MOVEWORKS_DEFAULT", json.dumps(conn))
+
+    with pytest.raises(MoveworksValidationError) as raised:
+        make_operator(
+            updates=[{"conversation_id": c, "archived": True} for c in ids], on_invalid="skip"
+        ).execute({})
+
+    assert str(raised.value) == (
+        "Invalid Timeout (seconds) (connection extra 'timeout'): 'abc' is not a number"
+    )
+    assert emulator.request_count() == 0

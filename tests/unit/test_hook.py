@@ -709,3 +709,17 @@ def test_a_title_that_only_shares_a_short_piece_with_the_key_is_sent(hook, api) 
 
     assert hook.update_conversation(CONV_ID, title="test-api review")["title"] == "test-api review"
     assert len(api.calls) == 1
+
+
+@pytest.mark.parametrize("field", ["conversation_id", "archived"])
+def test_the_hook_called_directly_never_quotes_its_own_key_from_a_bad_value(hook, api, field) -> None:
+    # A user's own task calling the hook: the values are checked before the connection is read,
+    # when its key is not known yet; a value holding it must not be quoted.
+    arguments = {"conversation_id": CONV_ID, "archived": True, field: f"x {API_KEY}"}
+
+    with pytest.raises(MoveworksValidationError) as raised:
+        hook.update_conversation(arguments.pop("conversation_id"), **arguments)
+
+    assert API_KEY not in repr(raised.value)
+    assert raised.value.field == field
+    assert len(api.calls) == 0
