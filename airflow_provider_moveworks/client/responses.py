@@ -48,14 +48,21 @@ Redact = Callable[[str], str]
 
 
 def json_object(
-    response: requests.Response, what: str, redact: Redact, *, url_field: str = "base URL"
+    response: requests.Response,
+    what: str,
+    redact: Redact,
+    *,
+    url_field: str = "base URL",
+    quote_body: bool = True,
 ) -> dict[str, Any]:
     """The body of a successful answer, which must be a JSON object. ``url_field`` names the
-    connection field that holds the URL asked."""
+    connection field that holds the URL asked; ``quote_body=False`` describes a body that is not
+    one without quoting it (a token answer holds a token in whatever shape it came)."""
     body = _json_or_none(response)
     if not isinstance(body, dict):
+        described = _describe_body(response, redact, quote=quote_body)
         raise MoveworksClientError(
-            f"{what}: Moveworks answered {response.status_code} with {_describe_body(response, redact)} "
+            f"{what}: Moveworks answered {response.status_code} with {described} "
             f"instead of a JSON object; check that the {url_field} points at the Moveworks API",
             status=response.status_code,
             request_id=request_id(response, redact),
@@ -200,11 +207,13 @@ def request_id(response: requests.Response, redact: Redact) -> str | None:
     return redact(value) if value else None
 
 
-def _describe_body(response: requests.Response, redact: Redact) -> str:
+def _describe_body(response: requests.Response, redact: Redact, *, quote: bool = True) -> str:
     content = response.content
     if not content:
         return "an empty body"
     kind = redact(response.headers.get("Content-Type", "no content type").split(";")[0].strip())
+    if not quote:
+        return f"a {kind} body of {len(content)} bytes (not quoted: it may hold a token)"
     # Redacted before it is cut: a cut could leave the start of a secret that no longer matches.
     text = redact(content[:REDACT_WINDOW].decode("utf-8", "replace"))
     if len(content) > REDACT_WINDOW:

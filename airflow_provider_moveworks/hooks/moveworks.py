@@ -595,7 +595,7 @@ class MoveworksHook(BaseHook):
         saying why it holds no usable bearer token (returned, to be raised as another error)."""
         self._keep_tokens_in(response)
         try:
-            body = json_object(response, purpose, self._redact, url_field="OAuth token URL")
+            body = json_object(response, purpose, self._redact, url_field="OAuth token URL", quote_body=False)
         except MoveworksClientError as error:
             return error
         data = body["data"] if isinstance(body.get("data"), dict) else body

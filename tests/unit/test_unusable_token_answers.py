@@ -66,7 +66,7 @@ def test_an_html_page_with_status_200_is_a_token_error(hook, api) -> None:
     error = fetch_fails(hook, api)
     assert str(error) == (
         f"{NO_TOKEN}Fetching an OAuth token from {TOKEN_URL}: Moveworks answered 200 with a text/html "
-        "body of 16 bytes starting '<html>SSO</html>' instead of a JSON object; check that the "
+        "body of 16 bytes (not quoted: it may hold a token) instead of a JSON object; check that the "
         f"OAuth token URL points at the Moveworks API{THEN}"
     )
 
@@ -133,3 +133,24 @@ def test_a_token_in_an_answer_of_another_shape_is_never_quoted(hook, api, body) 
 
     assert "tok-list-5f2a9c71" not in everything_said(error)
     assert "rt-list-8c3e1d90" not in everything_said(error)
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        (
+            "application/x-www-form-urlencoded",
+            "access_token=eyJhbGciOiJub25lIn0.tok-form-7d1c&token_type=bearer",
+        ),
+        ("application/json", '{"access_token": "eyJhbGciOiJub25lIn0.tok-form-7d1c"} trailing'),
+        ("application/xml", "<token><access>eyJhbGciOiJub25lIn0.tok-form-7d1c</access></token>"),
+    ],
+)
+def test_a_token_answer_that_is_not_json_is_described_not_quoted(hook, api, content_type, body) -> None:
+    # A 2xx from the token endpoint is meant to hold a token, in whatever shape it came.
+    api.post(TOKEN_URL, body=body, content_type=content_type)
+
+    error = fetch_fails(hook, api)
+
+    assert "tok-form-7d1c" not in everything_said(error)
+    assert f"a {content_type} body of {len(body)} bytes (not quoted: it may hold a token)" in str(error)
