@@ -312,7 +312,9 @@ def proxy_secrets(proxies: dict[str, str] | None) -> set[str]:
         if parts.username or parts.password:
             secrets.add(url)
         if parts.password:
-            secrets |= {parts.password, unquote(parts.password)}
+            # Alone, only if long enough to redact without eating ordinary text: every "01" of
+            # every answer (ids included) became "***". The URL and the Basic credentials hold it.
+            secrets |= {alone for alone in (parts.password, unquote(parts.password)) if len(alone) >= 8}
             credentials = f"{unquote(parts.username or '')}:{unquote(parts.password)}"
             for charset in ("latin-1", "utf-8"):  # requests sends Latin-1 when it can
                 with contextlib.suppress(UnicodeEncodeError):

@@ -306,14 +306,15 @@ def test_prefixed_token_url_and_verify_of_older_forms_are_read(set_connection) -
 
 
 def test_a_pasted_secret_is_stored_stripped_and_a_proxy_with_credentials_is_kept(set_connection) -> None:
-    proxy = "http://user:pa%40ss@proxy.example:3128"
+    proxy = "http://user:pr0xy-pa%40ss@proxy.example:3128"
     set_connection(
         password=f"{API_KEY}\r\n", extra={"assistant_name": ASSISTANT, "proxies": {"https": proxy}}
     )
     hook = MoveworksHook()
     assert hook.settings.secret == API_KEY
     assert hook.settings.proxies == {"https": proxy}
-    assert hook._redact(f"proxy {proxy} refused pa@ss and pa%40ss") == "proxy *** refused *** and ***"
+    said = f"proxy {proxy} refused pr0xy-pa@ss and pr0xy-pa%40ss"
+    assert hook._redact(said) == "proxy *** refused *** and ***"
 
 
 @pytest.mark.parametrize(

@@ -205,3 +205,15 @@ def test_a_title_holding_the_proxy_url_or_its_password_is_sent(set_connection, a
     MoveworksHook().update_conversation(CONV_ID, title=title)
 
     assert [json.loads(call.request.body) for call in api.calls] == [{"title": title}]
+
+
+@pytest.mark.parametrize("password", ["01", "%30%31"])
+def test_a_short_proxy_password_does_not_mangle_answers(set_connection, api, password) -> None:
+    # Every "01" in every answer became "***": ids no longer matched and every update failed.
+    proxy = f"http://svc:{password}@proxy.corp.example:3128"
+    set_connection(extra={"assistant_name": ASSISTANT, "proxies": {"https": proxy}})
+    api.patch(CONV_URL, json={**CONVERSATION, "title": "Printer jam at site 01"})
+
+    result = MoveworksHook().update_conversation(CONV_ID, title="Printer jam at site 01")
+
+    assert result == {**CONVERSATION, "title": "Printer jam at site 01"}
