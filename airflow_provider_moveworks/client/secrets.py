@@ -13,8 +13,9 @@ import contextlib
 import html
 import json
 import re
+import sys
 from collections.abc import Iterable
-from urllib.parse import quote, quote_plus, unquote
+from urllib.parse import quote, quote_plus, unquote, unquote_plus
 
 # JSON encoders that write more characters as \u escapes than JSON needs, to be safe in HTML:
 # (those characters, upper-case hex, non-ASCII escaped too).
@@ -34,7 +35,7 @@ _HTML_ENTITIES = (
     {**_MARKUP, '"': "&#34;", "'": "&#39;", "+": "&#43;"},  # Go html/template
 )
 _PERCENT_HEX = re.compile(r"%[0-9A-F]{2}")
-_BACKSLASH_ESCAPE = re.compile(r"\\(u[0-9a-fA-F]{4}|.)", re.DOTALL)
+_BACKSLASH_ESCAPE = re.compile(r"\\(u\{[0-9a-fA-F]{1,6}\}|u[0-9a-fA-F]{4}|x[0-9a-fA-F]{2}|.)", re.DOTALL)
 _ESCAPED_CHARS = {"n": "\n", "r": "\r", "t": "\t", "b": "\b", "f": "\f"}
 # Only text holding one of these can hold an escaped secret.
 _ESCAPE_MARKS = ("%", "&", "\\")
@@ -103,17 +104,19 @@ def holds_secret(text: str, secrets: Iterable[str]) -> bool:
         for _ in range(3):
             combined = _unescape_backslashes(html.unescape(unquote(combined)))
             readings.add(combined)
+        readings |= {unquote_plus(reading) for reading in tuple(readings)}  # "+" for a blank
     return any(secret in reading for secret in secrets for reading in readings)
 
 
 def _unescape_backslashes(text: str) -> str:
-    """JSON and JavaScript string escapes read back (``\\u0026``, ``\\/``, ``\\"``), surrogate
-    pairs joined."""
+    """JSON and JavaScript string escapes read back (``\\u0026``, ``\\u{26}``, ``\\x26``,
+    ``\\/``, ``\\"``), surrogate pairs joined."""
 
     def one(match: re.Match[str]) -> str:
         escape = match.group(1)
-        if escape.startswith("u") and len(escape) == 5:
-            return chr(int(escape[1:], 16))
+        if escape[0] in "ux" and len(escape) > 1:  # \\u0026, \\u{26}, \\x26
+            code = int(escape[1:].strip("{}"), 16)
+            return chr(code) if code <= sys.maxunicode else escape
         return _ESCAPED_CHARS.get(escape, escape)
 
     unescaped = _BACKSLASH_ESCAPE.sub(one, text)

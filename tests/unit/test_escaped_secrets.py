@@ -162,6 +162,9 @@ UNFORESEEN = {
     "rack-html": (SECRET, "text/html", "Zm9v&#x2F;YmFy+cXV4&amp;&lt;sec&gt;&#x27;"),
     "xml-apos": (SECRET, "text/html", "Zm9v/YmFy+cXV4&amp;&lt;sec&gt;&apos;"),
     "json-in-html": (SECRET, "text/html", r"Zm9v\/YmFy+cXV4&amp;&lt;sec&gt;'"),
+    "js-hex": (SECRET, "text/plain", r"Zm9v\x2FYmFy+cXV4\x26\x3Csec\x3E\x27"),
+    "js-code-point": (SECRET, "text/plain", r"Zm9v\u{2F}YmFy+cXV4\u{26}<sec>'"),
+    "form-plus-in-html": ("spaced secret 0a9f3b", "text/html", "spaced&#43;secret&#43;0a9f3b"),
 }
 
 
