@@ -36,18 +36,28 @@ def csv_rows(path: str) -> Iterator[tuple[int, dict[str, str] | str]]:
     # left open fails instead of swallowing the lines after it.
     with open(path, newline="", encoding="utf-8-sig") as handle:
         reader = csv.DictReader(handle, skipinitialspace=True, strict=True)
-        try:
-            for number, row in enumerate(reader, start=1):
-                if None in row:  # cells past the header's: an unquoted comma would cut the title
-                    header = len(row) - 1
-                    yield number, f"has {header + len(row[None])} cells, the header has {header}"
-                else:
-                    yield number, row
+        try:  # the header first: line_num then counts from it
+            reader.fieldnames  # noqa: B018
         except csv.Error as error:
-            raise ValueError(
-                f"{path} is not valid CSV at line {reader.line_num} ({error}): a field that opens a "
-                "quote must close it"
-            ) from None
+            raise ValueError(f"{path}: the header line is not valid CSV ({error})") from None
+        number = 0
+        while True:
+            after = reader.line_num  # the lines read before this record (and any blank ones)
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as error:
+                raise ValueError(
+                    f"{path}: row {number + 1}, the first record after line {after}, is not valid CSV "
+                    f"({error}): a field that opens a quote must close it"
+                ) from None
+            number += 1
+            if None in row:  # cells past the header's: an unquoted comma would cut the title
+                header = len(row) - 1
+                yield number, f"has {header + len(row[None])} cells, the header has {header}"
+            else:
+                yield number, row
 
 
 def as_written(row: dict[str, str]) -> dict[str, object]:

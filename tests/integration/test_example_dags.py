@@ -171,7 +171,7 @@ def test_retitle_from_csv_example_sends_nothing_when_a_row_is_invalid(
     [
         # An unquoted comma: the title would have been cut at it, silently.
         ("{cid},Laptop refresh, design team", "row 1 has 3 cells, the header has 2"),
-        ('{cid},"Laptop refresh', "is not valid CSV"),
+        ('{cid},"Laptop refresh', "row 1, the first record after line 1, is not valid CSV"),
     ],
 )
 def test_retitle_from_csv_example_refuses_a_row_it_cannot_read_whole(
