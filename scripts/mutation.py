@@ -42,8 +42,16 @@ REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "airflow_provider_moveworks"
 TARGETS = ("hooks/moveworks.py", "client/*.py", "bulk/*.py", "validation.py")
 # The fast tests: unit tests, and the bulk tests against the in-process emulator (not the ones
-# running whole DAGs, which need a database and a minute).
-TESTS = ("tests/unit", "tests/bulk", "--ignore=tests/bulk/test_dag.py", "-m", "not soak")
+# running whole DAGs: they need a database and a minute, and in a forked child dag.test() waits
+# for ever on the event loop of an execution API whose thread did not survive the fork).
+TESTS = (
+    "tests/unit",
+    "tests/bulk",
+    "--ignore=tests/bulk/test_dag.py",
+    "--ignore=tests/bulk/test_interruptions_in_airflow.py",
+    "-m",
+    "not soak",
+)
 CANNOT_APPLY = 99  # a child's exit status: the tool, not the tests, failed
 # String constants in these positions name something (a header, a JSON field, a key): misspell them.
 NAME_CALLS = {"get", "pop", "setdefault", "startswith", "endswith", "getheader"}
