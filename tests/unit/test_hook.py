@@ -20,6 +20,7 @@ from airflow_provider_moveworks.exceptions import (
     MoveworksCancelledError,
     MoveworksClientError,
     MoveworksConnectionError,
+    MoveworksError,
     MoveworksNotFoundError,
     MoveworksPermissionError,
     MoveworksRateLimitError,
@@ -723,3 +724,31 @@ def test_the_hook_called_directly_never_quotes_its_own_key_from_a_bad_value(hook
     assert API_KEY not in repr(raised.value)
     assert raised.value.field == field
     assert len(api.calls) == 0
+
+
+def test_a_retry_after_of_exactly_one_second_is_honoured(hook, api, sleeps) -> None:
+    # The shortest wait taken from the server; anything shorter gets the backoff.
+    api.patch(CONV_URL, status=429, headers={"Retry-After": "1"})
+    api.patch(CONV_URL, json=CONVERSATION)
+    hook.update_conversation(CONV_ID, archived=True)
+    assert sleeps == [1.0]
+
+
+@pytest.mark.parametrize(
+    ("status", "headers", "body", "content_type"),
+    [
+        (400, {}, json.dumps(error_body(API_KEY, "bad")), "application/json"),  # the error code
+        (302, {"Location": f"https://sso.example/login?key={API_KEY}"}, "", "text/plain"),  # a redirect
+        (200, {}, "<p>hi</p>", f"text/x-{API_KEY}"),  # the content type
+    ],
+)
+def test_every_part_of_an_answer_quoted_in_an_error_is_redacted(
+    hook, api, status, headers, body, content_type
+) -> None:
+    api.patch(CONV_URL, status=status, headers=headers, body=body, content_type=content_type)
+
+    with pytest.raises(MoveworksError) as raised:
+        hook.update_conversation(CONV_ID, archived=True)
+
+    assert "***" in str(raised.value)
+    assert API_KEY not in repr(raised.value)

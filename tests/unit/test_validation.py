@@ -179,3 +179,9 @@ def test_service_url_rejects_clear_text_to_other_hosts_and_malformed_urls(bad: o
     assert caught.value.field == "connection host (base URL)"
     assert reason in caught.value.reason
     assert "pw" not in str(caught.value)
+
+
+def test_the_c1_controls_end_at_u009f_and_a_no_break_space_is_a_title_character() -> None:
+    with pytest.raises(MoveworksValidationError, match="control character"):
+        validate_title("Ticket\x9f")
+    assert validate_title("Ticket\xa0402") == "Ticket\xa0402"
