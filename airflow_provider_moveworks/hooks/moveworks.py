@@ -296,12 +296,18 @@ class MoveworksHook(BaseHook):
         self._check_answer(call, body, result, response)
         return result
 
+    def _learn_secrets(self) -> None:
+        """Read the connection, if it can be read, so that its secrets are known; a connection
+        that cannot be read or checked still leaves what it gave (kept before any check). Its own
+        error is raised where the connection is used."""
+        with contextlib.suppress(Exception):
+            self.settings  # noqa: B018 - reading the connection keeps its secrets
+
     def redact(self, text: str) -> str:
         """``text`` with this connection's secrets, in any form the hook knows, replaced by ``***``
         (the connection is read first, so that its secrets are known; if it cannot be read or
         checked, whatever it gave is still known)."""
-        with contextlib.suppress(Exception):  # its own error is raised where it is used
-            self.settings  # noqa: B018 - reading the connection keeps its secrets
+        self._learn_secrets()
         return self._redact(text)
 
     def refuse_own_secrets(self, fields: Mapping[str, Any]) -> None:
@@ -311,8 +317,7 @@ class MoveworksHook(BaseHook):
         about a bad value quotes it. Airflow renders mapped values as Jinja, so a row's
         ``{{ conn.moveworks_default.password }}`` arrives here as the key itself. The connection
         is read first, if it can be: its own errors are raised where it is used."""
-        with contextlib.suppress(Exception):
-            self.settings  # noqa: B018 - reading the connection keeps its secrets
+        self._learn_secrets()
         for name, value in fields.items():
             if isinstance(value, str) and holds_secret(value, self._credentials):
                 raise MoveworksValidationError(
