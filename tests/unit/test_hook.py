@@ -669,9 +669,16 @@ def test_a_connect_timeout_says_the_request_was_not_sent(set_connection, api) ->
 
 def test_a_stop_during_a_retry_wait_ends_it_and_sends_nothing_more(set_connection, api) -> None:
     set_connection(extra={"assistant_name": ASSISTANT, "max_retries": 5})
-    api.patch(CONV_URL, status=503, body="")
     stop = threading.Event()
-    threading.Timer(0.2, stop.set).start()
+
+    def unavailable(request: object) -> tuple[int, dict[str, str], str]:
+        # The stop comes 0.2 s after the first request left, however long reaching it took.
+        if not stop_timer.is_alive() and not stop.is_set():
+            stop_timer.start()
+        return 503, {}, ""
+
+    stop_timer = threading.Timer(0.2, stop.set)
+    api.add_callback(responses.PATCH, CONV_URL, callback=unavailable)
     hook = MoveworksHook(stop=stop)  # the default wait: stop.wait, ended by the stop
     with pytest.raises(MoveworksCancelledError):
         hook.update_conversation(CONV_ID, archived=True)
