@@ -60,6 +60,10 @@ Choices the published spec leaves open (a strict, helpful server):
   and answered ``slow_seconds`` late, to mimic a client timeout after the server acted. The rate
   limit is a token bucket per credential label with a burst of ``max(1, rate)``; 429 carries
   ``Retry-After`` in whole seconds unless ``retry_after=False`` (the real API documents none).
+  Delays (``latency``, ``jitter``, ``slow_seconds``) are numbers of seconds from 0 to
+  ``MAX_DELAY_SECONDS`` (3600, one hour): a negative, infinite, NaN or larger one is refused, a
+  ``ValueError`` from ``configure``, 400 ``INVALID_INPUT`` from ``POST /_emulator/faults`` and a
+  usage error from the command line.
 * **Dropped connections** are closed after the whole request was read, with no status line.
 * **Paths** are configurable: ``base_path`` (default ``/rest/v1beta1``; the demo app used
   ``/rest/v1``) and ``token_path`` (default ``/oauth/v1/token``).

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from types import FrameType
 from typing import Any, TypeVar
 
-from .faults import FaultConfig
+from .faults import MAX_DELAY_SECONDS, FaultConfig, check_delay
 from .server import (
     DEFAULT_API_KEY,
     DEFAULT_ASSISTANT,
@@ -81,6 +81,22 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _delay(name: str) -> Callable[[str], float]:
+    """The type of a delay flag: seconds from 0 to ``MAX_DELAY_SECONDS``; ``inf``, ``nan`` or
+    ``1e308`` are usage errors (``configure`` checks before sending, as ``serve`` does)."""
+
+    def convert(text: str) -> float:
+        value = _parsed(text, float, "seconds", "a number")
+        try:
+            check_delay(name, value)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+        return value
+
+    convert.__name__ = "seconds"  # what argparse calls the type in its own messages
+    return convert
+
+
 def _nonblank(text: str) -> str:
     """A credential or name the hook would accept: not empty, no blanks around it."""
     if not text.strip() or text != text.strip():
@@ -99,10 +115,19 @@ def _switch(parser: argparse.ArgumentParser, flag: str, defaults: bool, **kwargs
 
 def _add_fault_flags(parser: argparse.ArgumentParser, defaults: bool) -> None:
     default: Any = (lambda value: value) if defaults else (lambda value: None)
+    most = f"at most {MAX_DELAY_SECONDS:g}"
     parser.add_argument(
-        "--latency", type=float, default=default(0.0), help="seconds added to each API response"
+        "--latency",
+        type=_delay("latency"),
+        default=default(0.0),
+        help=f"seconds added to each API response, {most}",
     )
-    parser.add_argument("--jitter", type=float, default=default(0.0), help="up to this many extra seconds")
+    parser.add_argument(
+        "--jitter",
+        type=_delay("jitter"),
+        default=default(0.0),
+        help=f"up to this many extra seconds, {most}",
+    )
     parser.add_argument(
         "--rate-limit", type=float, default=None, help="requests/second per credential (0: no limit)"
     )
@@ -125,7 +150,12 @@ def _add_fault_flags(parser: argparse.ArgumentParser, defaults: bool) -> None:
     parser.add_argument("--drop-rate", type=float, default=default(0.0), help="share of connections dropped")
     _switch(parser, "--drop-after-apply", defaults, help="drop after applying the change")
     parser.add_argument("--slow-rate", type=float, default=default(0.0), help="share of late responses")
-    parser.add_argument("--slow-seconds", type=float, default=default(0.0), help="delay of a late response")
+    parser.add_argument(
+        "--slow-seconds",
+        type=_delay("slow_seconds"),
+        default=default(0.0),
+        help=f"delay of a late response, {most} seconds",
+    )
     _switch(parser, "--fault-token-endpoint", defaults, help="inject faults into the token endpoint")
 
 

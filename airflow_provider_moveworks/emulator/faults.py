@@ -11,13 +11,32 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+# The longest delay a fault knob may ask for (``latency``, ``jitter``, ``slow_seconds``): one hour.
+# Longer (or infinite) delays left every API request ending in an empty reply, with nothing logged.
+MAX_DELAY_SECONDS = 3600.0
+
+
+def check_delay(name: str, value: Any) -> None:
+    """Raise ``ValueError`` naming ``name`` unless ``value`` is a number of seconds from 0 to
+    :data:`MAX_DELAY_SECONDS`."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{name} must be a number of seconds, got {type(value).__name__}")
+    if value < 0:
+        raise ValueError(f"{name} must not be negative")
+    if not math.isfinite(value):
+        raise ValueError(
+            f"{name} must be a finite number of seconds from 0 to {MAX_DELAY_SECONDS:g}, got {value!r}"
+        )
+    if value > MAX_DELAY_SECONDS:
+        raise ValueError(f"{name} must be at most {MAX_DELAY_SECONDS:g} seconds, got {value:g}")
+
 
 @dataclass(frozen=True)
 class FaultConfig:
     """Every fault knob; all off by default.
 
-    :param latency: seconds added to every API response.
-    :param jitter: up to this many extra seconds, drawn uniformly per response.
+    :param latency: seconds added to every API response, 0 to :data:`MAX_DELAY_SECONDS` (3600).
+    :param jitter: up to this many extra seconds (at most 3600), drawn uniformly per response.
     :param rate_limit: requests/second allowed per credential (token bucket, burst = max(1, rate));
         None or 0 turns rate limiting off.
     :param retry_after: send ``Retry-After`` (whole seconds) with 429; the real API documents none.
@@ -25,7 +44,7 @@ class FaultConfig:
     :param drop_rate: share of requests whose connection is closed with no response at all.
     :param drop_after_apply: drop only after the change was applied (default: before, state unchanged).
     :param slow_rate: share of responses delayed by ``slow_seconds`` after the change was applied.
-    :param slow_seconds: the delay of a slow response.
+    :param slow_seconds: the delay of a slow response, at most 3600 seconds.
     :param fault_token_endpoint: also inject faults into ``POST /oauth/v1/token``.
     """
 
@@ -45,10 +64,15 @@ class FaultConfig:
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1")
         for name in ("latency", "jitter", "slow_seconds"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must not be negative")
-        if self.rate_limit is not None and self.rate_limit < 0:
-            raise ValueError("rate_limit must not be negative")
+            check_delay(name, getattr(self, name))
+        if self.rate_limit is not None:
+            if self.rate_limit < 0:
+                raise ValueError("rate_limit must not be negative")
+            if not math.isfinite(self.rate_limit):
+                raise ValueError(
+                    f"rate_limit must be a finite number of requests per second (0 or None: no "
+                    f"limit), got {self.rate_limit!r}"
+                )
 
     def replace(self, **changes: Any) -> FaultConfig:
         """Return a copy with ``changes`` applied (unknown names raise TypeError)."""

@@ -182,6 +182,9 @@ def test_cli_help_shows_defaults_and_every_command() -> None:
         "(default: /rest/v1beta1)",
         "(default: 0.2)",
         "state, counters, configure, reset-counters",
+        "seconds added to each API response, at most 3600",
+        "up to this many extra seconds, at most 3600",
+        "delay of a late response, at most 3600 seconds",
     ):
         assert shown in text, shown
     query_help = " ".join(_run("state", "--help").stdout.split())
@@ -302,6 +305,11 @@ def test_cli_banner_on_every_address_names_a_loopback_url_that_works(host: str, 
     [
         (["--error-rate", "5"], "error_rate must be between 0 and 1"),
         (["--latency", "-1"], "latency must not be negative"),
+        (["--latency", "inf"], "latency must be a finite number of seconds from 0 to 3600, got inf"),
+        (["--latency", "nan"], "latency must be a finite number of seconds from 0 to 3600, got nan"),
+        (["--jitter", "1e308"], "jitter must be at most 3600 seconds, got 1e+308"),
+        (["--slow-seconds", "3601"], "slow_seconds must be at most 3600 seconds, got 3601"),
+        (["--latency", "soon"], "invalid seconds 'soon': not a number"),
         (["--seed-conversations", "-5"], "invalid count -5"),
         (["--archived-share", "2"], "invalid share 2"),
         (["--token-ttl", "0"], "invalid seconds '0'"),
@@ -315,6 +323,20 @@ def test_cli_out_of_range_option_is_a_usage_error(args: list[str], message: str)
     assert message in result.stderr
     assert "Traceback" not in result.stderr
     assert result.stdout == ""
+
+
+def test_cli_configure_refuses_an_endless_delay_before_sending_it(
+    served: tuple[subprocess.Popen[str], dict[str, str]],
+) -> None:
+    _, banner = served
+    url = banner["MOVEWORKS_EMULATOR_URL"]
+
+    result = _run("configure", "--url", url, "--latency", "inf")
+
+    assert result.returncode == 2
+    assert "latency must be a finite number of seconds from 0 to 3600, got inf" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert json.loads(_run("configure", "--url", url).stdout)["latency"] == 0.0
 
 
 def test_base_path_without_a_leading_slash_still_makes_urls() -> None:

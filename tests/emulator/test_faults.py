@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from typing import Any
@@ -216,3 +217,63 @@ def test_assistant_header_name_is_case_insensitive(
 ) -> None:
     lower = {"authorization": headers["Authorization"], "assistant-name": ASSISTANT}
     assert _patch(session, emulator, cid, lower).status_code == 200
+
+
+@pytest.mark.parametrize("name", ["latency", "jitter", "slow_seconds"])
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        (float("inf"), "must be a finite number of seconds from 0 to 3600, got inf"),
+        (float("nan"), "must be a finite number of seconds from 0 to 3600, got nan"),
+        (1e308, "must be at most 3600 seconds, got 1e+308"),
+        (3600.5, "must be at most 3600 seconds, got 3600.5"),
+        (True, "must be a number of seconds, got bool"),
+    ],
+)
+def test_configure_refuses_a_delay_that_is_not_finite_or_above_the_maximum(
+    emulator: MoveworksEmulator, name: str, value: float, problem: str
+) -> None:
+    # An endless delay made every API request end in an empty reply, with nothing logged.
+    expected = f"^{re.escape(f'{name} {problem}')}$"
+    with pytest.raises(ValueError, match=expected):
+        emulator.configure(**{name: value})
+    with pytest.raises(ValueError, match=expected):
+        FaultConfig(**{name: value})
+    assert emulator.fault_config == FaultConfig()
+
+
+@pytest.mark.parametrize("name", ["latency", "jitter", "slow_seconds"])
+def test_a_delay_of_exactly_the_maximum_is_accepted(emulator: MoveworksEmulator, name: str) -> None:
+    from airflow_provider_moveworks.emulator.faults import MAX_DELAY_SECONDS
+
+    assert MAX_DELAY_SECONDS == 3600
+    assert getattr(emulator.configure(**{name: 3600}), name) == 3600
+
+
+def test_a_rate_limit_that_is_not_a_finite_number_is_refused(emulator: MoveworksEmulator) -> None:
+    for value in (float("nan"), float("inf")):
+        with pytest.raises(ValueError, match=r"^rate_limit must be a finite number of requests per second"):
+            emulator.configure(rate_limit=value)
+    assert emulator.fault_config.rate_limit is None
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b'{"latency": 1e308}', "latency must be at most 3600 seconds, got 1e+308"),
+        (b'{"jitter": 1e999}', "jitter must be a finite number of seconds from 0 to 3600, got inf"),
+        (b'{"slow_seconds": Infinity}', "slow_seconds must be a finite number of seconds from 0 to 3600"),
+        (b'{"latency": NaN}', "latency must be a finite number of seconds from 0 to 3600, got nan"),
+    ],
+)
+def test_the_faults_endpoint_answers_400_to_an_endless_delay(
+    session: requests.Session, emulator: MoveworksEmulator, body: bytes, message: str
+) -> None:
+    response = session.post(
+        f"{emulator.url}/_emulator/faults", data=body, headers={"Content-Type": "application/json"}
+    )
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "INVALID_INPUT"
+    assert response.json()["error"]["message"].startswith(message)
+    assert emulator.fault_config == FaultConfig()
