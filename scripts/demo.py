@@ -1,9 +1,9 @@
-"""`make demo`: the example DAGs end to end on a real Airflow against a local Moveworks emulator.
+"""`make demo`: the four example DAGs end to end on a real Airflow against a local Moveworks emulator.
 
 Prepares a throwaway AIRFLOW_HOME with its SQLite database, starts the emulator with seed data,
-points ``moveworks_default`` at it, runs each example DAG with ``airflow dags test`` and prints
-what changed. The emulator stops however the demo ends; the exit status is non-zero if any DAG
-failed.
+points ``moveworks_default`` at it, runs each example DAG with ``airflow dags test``, prints what
+changed, and ends with where to go next. The emulator stops however the demo ends; the exit status
+is non-zero if any DAG failed.
 """
 
 from __future__ import annotations
@@ -25,6 +25,14 @@ WORK = REPO / ".demo"
 API_KEY = "demo-api-key"
 ASSISTANT = "demo-assistant"
 MAX_AGE_DAYS = 90
+SHARDS = 3
+# What to read and run after the demo (README.md's "Your first DAG" starts the same emulator).
+FIRST_EXAMPLE = "example_dags/example_moveworks_update_conversation.py"
+EMULATOR_COMMAND = (
+    ".venv/bin/python -m airflow_provider_moveworks.emulator "
+    "--port 8787 --seed-conversations 2 --archived-share 0 --random-seed 1"
+)
+FIRST_DAG_DOCS = "README.md#your-first-dag"
 
 
 def main() -> int:
@@ -46,6 +54,7 @@ def main() -> int:
         print(f"\nFAILED: {', '.join(failed)} (logs in {WORK / 'logs'})")
         return 1
     print(f"\nAll {len(results)} example DAGs succeeded.")
+    print_next_steps()
     return 0
 
 
@@ -71,6 +80,9 @@ def plan(conversations: dict[str, dict[str, Any]]) -> list[tuple[str, dict[str, 
     csv_path = WORK / "titles.csv"
     rows = [f"{c['conversation_id']},Renamed from CSV #{n}" for n, c in enumerate(recent[1:4], start=1)]
     csv_path.write_text("conversation_id,title\n" + "\n".join(rows) + "\n")
+    export_path = WORK / "export.jsonl"
+    export = [{"conversation_id": c["conversation_id"], "archived": True} for c in recent[4:10]]
+    export_path.write_text("".join(json.dumps(row) + "\n" for row in export))
     return [
         (
             "example_moveworks_update_conversation",
@@ -80,6 +92,10 @@ def plan(conversations: dict[str, dict[str, Any]]) -> list[tuple[str, dict[str, 
         (
             "example_moveworks_archive_stale_conversations",
             {"max_age_days": MAX_AGE_DAYS, "work_dir": (WORK / "archive").as_uri()},
+        ),
+        (
+            "example_moveworks_sharded_archive",
+            {"export": export_path.as_uri(), "work_dir": (WORK / "sharded").as_uri(), "shards": SHARDS},
         ),
     ]
 
@@ -134,6 +150,21 @@ def print_archive_check(before: dict[str, dict[str, Any]], after: dict[str, dict
     stale = [cid for cid, c in before.items() if not c["archived"] and age_days(c) > MAX_AGE_DAYS]
     archived = [cid for cid in stale if after[cid]["archived"]]
     print(f"\nArchived {len(archived)} of {len(stale)} conversations not updated for {MAX_AGE_DAYS} days.")
+
+
+def print_next_steps() -> None:
+    audits = sorted((WORK / "archive").glob("*/audit.csv"))
+    audit = audits[-1] if audits else WORK / "archive" / "<run id>" / "audit.csv"
+    print("\nNext:")
+    print(f"  logs, one per DAG:           {relative(WORK / 'logs')}/<dag id>.log")
+    print(f"  the stale-archive audit CSV: {relative(audit)}")
+    print(f"  the example to read first:   {FIRST_EXAMPLE}")
+    print(f"  start the emulator yourself: {EMULATOR_COMMAND}")
+    print(f"  then write your first DAG:   {FIRST_DAG_DOCS}")
+
+
+def relative(path: Path) -> str:
+    return str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path)
 
 
 if __name__ == "__main__":

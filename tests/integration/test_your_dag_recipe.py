@@ -1,4 +1,4 @@
-"""The README's "Testing your own DAGs" recipe, run by the suite: copy this file into your
+"""The recipe of docs/testing.md, run by the suite: copy this file into your
 project's tests and put your DAG's id and expectations in place of the example's.
 
 It needs what any ``dag.test()`` needs: AIRFLOW_HOME pointing at a throwaway folder and
@@ -26,7 +26,10 @@ pytestmark = [
 @pytest.fixture(scope="session")
 def dag_bag():
     """Your DAGs, parsed from the DAGs folder as the scheduler would; the database dag.test() uses."""
-    from airflow.models.dagbag import DagBag
+    try:
+        from airflow.dag_processing.dagbag import DagBag  # Airflow 3.2+
+    except ImportError:
+        from airflow.models.dagbag import DagBag  # Airflow 2.11, 3.0 and 3.1
 
     subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True)
     bag = DagBag()

@@ -1,0 +1,55 @@
+"""The docs hold together: every relative link and anchor resolves, and the README stays a page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import unquote
+
+import pytest
+
+from tests.conftest import REPO_ROOT
+from tests.docs.markdown import DOCS, LINKED, README, anchors, code_blocks, relative_links
+
+EXPECTED_PAGES = {
+    "bulk.md",
+    "client.md",
+    "connection-and-auth.md",
+    "deployment.md",
+    "emulator.md",
+    "errors.md",
+    "lineage.md",
+    "performance.md",
+    "reliability.md",
+    "testing.md",
+}
+
+
+@pytest.mark.parametrize("path", LINKED, ids=lambda path: str(path.relative_to(REPO_ROOT)))
+def test_every_relative_link_resolves_to_a_file_and_anchor(path: Path) -> None:
+    broken = []
+    for line, target in relative_links(path):
+        file_part, _, anchor = target.partition("#")
+        destination = (path.parent / unquote(file_part)).resolve() if file_part else path
+        if not destination.exists():
+            broken.append(f"line {line}: {target} (no {destination})")
+        elif anchor and destination.suffix == ".md" and anchor not in anchors(destination):
+            broken.append(f"line {line}: {target} (no heading with anchor #{anchor})")
+        elif anchor and destination.suffix != ".md":
+            broken.append(f"line {line}: {target} (an anchor into a file that is not Markdown)")
+    assert not broken, f"{path.name}:\n" + "\n".join(broken)
+
+
+def test_every_docs_page_is_linked_from_the_readme() -> None:
+    linked = {(README.parent / target.partition("#")[0]).resolve() for _, target in relative_links(README)}
+    assert {page.name for page in DOCS} >= EXPECTED_PAGES
+    assert [page.name for page in DOCS if page.resolve() not in linked] == []
+
+
+def test_the_readme_fits_on_a_page_and_starts_with_the_two_commands() -> None:
+    lines = README.read_text(encoding="utf-8").splitlines()
+    assert len(lines) <= 200
+    first = code_blocks(README)[0]
+    assert first.language == "bash"
+    assert first.line <= 40
+    commands = [line.split("#")[0].strip() for line in first.code.splitlines()]
+    assert commands == ["make demo", "make test"]
