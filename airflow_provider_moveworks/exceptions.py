@@ -2,7 +2,7 @@
 
 Every error is a :class:`MoveworksError` (an ``AirflowException``). Errors that a retry cannot
 fix are also ``AirflowFailException``: Airflow fails the task at once instead of spending the
-task's ``retries`` on it. Transient errors (429, 5xx, network) are plain ``AirflowException``
+task's ``retries`` on it. Transient errors (429, 5xx, network, a storage fault) are plain ``AirflowException``
 so that the task's ``retries`` act once the hook's own retries are spent.
 
 ``retryable`` tells the hook's retry policy which errors are worth another attempt.
@@ -35,6 +35,29 @@ class MoveworksValidationError(MoveworksError, AirflowFailException, ValueError)
         super().__init__(f"Invalid {field}: {reason}")
 
     def __reduce__(self) -> tuple[type[MoveworksValidationError], tuple[str, str]]:
+        return type(self), (self.field, self.reason)
+
+
+class MoveworksStorageError(MoveworksError):
+    """A transient fault of the storage that holds ``updates_file`` or ``report_file``, met while
+    opening or reading it: a connection reset or refused, a timeout, an I/O error, a 5xx or a
+    throttle from the object store. Another try may well succeed, so it is not an
+    ``AirflowFailException``: the task's ``retries`` act (and the default ``retry_policy`` leaves
+    it to them). A path that does not exist or may not be read is a
+    :class:`MoveworksValidationError` instead.
+
+    :param field: ``updates_file`` or ``report_file``.
+    :param reason: what failed, e.g. ``cannot open 's3://...': ConnectionResetError: ...``.
+    """
+
+    retryable = True
+
+    def __init__(self, field: str, reason: str) -> None:
+        self.field = field
+        self.reason = reason
+        super().__init__(f"Storage error on {field}: {reason}")
+
+    def __reduce__(self) -> tuple[type[MoveworksStorageError], tuple[str, str]]:
         return type(self), (self.field, self.reason)
 
 

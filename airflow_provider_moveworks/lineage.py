@@ -41,8 +41,12 @@ class MoveworksRunFacet(RunFacet):  # type: ignore[misc]
     invalid: int
 
 
-def file_dataset(location: str) -> Any:
-    """The OpenLineage dataset of a local path or an object-storage URI."""
+def file_dataset(location: Any) -> Any:
+    """The OpenLineage dataset of a local path or an object-storage URI, given as a string, an
+    ``os.PathLike`` or an ``ObjectStoragePath``."""
+    from airflow_provider_moveworks.bulk.storage import location_name
+
+    location = location_name(location, field="updates_file")
     if "://" not in location:
         return Dataset(namespace="file", name=os.path.abspath(location))
     parts = urlsplit(location)
@@ -76,12 +80,16 @@ def operator_lineage(
     *,
     moveworks_conn_id: str,
     assistant_name: str | None,
-    updates_file: str | None,
+    updates_file: Any,
     counts: Mapping[str, Any] | None,
 ) -> Any:
     """The lineage of one run. ``counts`` is ``None`` when the run ended before counting anything
-    (then no run facet); a connection that cannot be read gives no output dataset."""
-    inputs = [file_dataset(updates_file)] if updates_file else []
+    (then no run facet); a connection that cannot be read gives no output dataset, an
+    ``updates_file`` that is no path or URI no input dataset."""
+    inputs = []
+    if updates_file is not None and updates_file != "":
+        with contextlib.suppress(Exception):  # lineage never fails a task
+            inputs.append(file_dataset(updates_file))
     outputs = []
     # Lineage never fails a task: a connection that is missing or unusable only drops the output.
     with contextlib.suppress(Exception):

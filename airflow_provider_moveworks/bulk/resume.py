@@ -24,7 +24,8 @@ from bisect import bisect_right
 from collections.abc import Iterable, Iterator
 from typing import Any, Protocol
 
-from airflow_provider_moveworks.bulk.storage import is_uri, open_binary
+from airflow_provider_moveworks.bulk.storage import local_path, open_binary, reading
+from airflow_provider_moveworks.exceptions import MoveworksStorageError
 
 STATE_KEY = "moveworks_bulk_progress"
 STATE_VERSION = 1
@@ -201,16 +202,21 @@ class Progress:
 
     def _report_rows(self) -> Iterator[int]:
         assert self._report_file is not None
-        if not is_uri(self._report_file) and not os.path.isfile(self._report_file):
+        local = local_path(self._report_file)  # a path, a path object or a file:// URI
+        if local is not None and not os.path.isfile(local):
             return  # none yet, or a device such as /dev/full: nothing an earlier try wrote
         try:
             stream = open_binary(self._report_file, field="report_file")
+        except MoveworksStorageError:
+            # A transient fault of the storage fails this try (it is retried): read as "no
+            # earlier report", it would send every row again and overwrite the earlier progress.
+            raise
         except Exception:  # no earlier report: nothing to resume
             return
         # Bytes, each line decoded on its own: a line cut short mid-character by a killed worker,
         # or edited by hand, is skipped; it must not fail every later try before it rewrites the
         # report.
-        with stream:
+        with reading(self._report_file, field="report_file"), stream:
             for raw in iter(stream.readline, b""):
                 try:
                     entry = json.loads(raw.decode("utf-8").removeprefix("\ufeff"))

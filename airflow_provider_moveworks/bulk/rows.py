@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import IO, Any
 
-from airflow_provider_moveworks.bulk.storage import UTF8_BOM, open_binary
+from airflow_provider_moveworks.bulk.storage import UTF8_BOM, Location, location_name, open_binary, reading
 from airflow_provider_moveworks.exceptions import MoveworksValidationError
 from airflow_provider_moveworks.validation import build_update_body, describe, validate_conversation_id
 
@@ -32,19 +32,22 @@ MAX_LINE_BYTES = 1024 * 1024
 
 class RowSource:
     """Rows from exactly one of ``updates`` (a list of mappings) and ``updates_file`` (a path or
-    URI). :meth:`rows` starts a fresh pass each time: the operator reads the input twice."""
+    URI string, an ``os.PathLike`` or an ``ObjectStoragePath``). :meth:`rows` starts a fresh pass
+    each time: the operator reads the input twice."""
 
-    def __init__(self, *, updates: Any = None, updates_file: str | None = None) -> None:
+    def __init__(self, *, updates: Any = None, updates_file: Location | None = None) -> None:
         if (updates is None) == (updates_file is None or updates_file == ""):
             raise MoveworksValidationError(
                 "updates/updates_file", "give exactly one of updates and updates_file"
             )
         self._updates = None if updates is None else _as_sequence(updates)
-        self._file = updates_file or None
+        self._file: Location | None = None if updates is not None else updates_file
+        # Refuses, naming the field, what is neither a string nor a path object.
+        self._name = None if self._file is None else location_name(self._file, field="updates_file")
 
     @property
-    def location(self) -> str | None:
-        """The input file's path or URI, ``None`` for a list."""
+    def location(self) -> Location | None:
+        """The input file as given (a path or URI, or a path object), ``None`` for a list."""
         return self._file
 
     def rows(self) -> Iterator[RawRow]:
@@ -57,9 +60,14 @@ class RowSource:
                 )
             return
         assert self._file is not None
-        fmt = _file_format(self._file)
-        with open_binary(self._file, field="updates_file") as stream:
-            yield from (_jsonl_rows(stream) if fmt == "jsonl" else _csv_rows(stream, self._file))
+        assert self._name is not None
+        fmt = _file_format(self._file, self._name)
+        # reading(): a fault of the storage mid-stream is a storage (or validation) error too.
+        with (
+            reading(self._file, field="updates_file"),
+            open_binary(self._file, field="updates_file") as stream,
+        ):
+            yield from (_jsonl_rows(stream) if fmt == "jsonl" else _csv_rows(stream, self._name))
 
 
 def parse_row(raw: Mapping[str, Any] | str) -> tuple[str, dict[str, Any]]:
@@ -149,13 +157,13 @@ def _repeated_literal_key(tree: ast.AST) -> Any:
     return None
 
 
-def _file_format(location: str) -> str:
-    lowered = location.lower().rsplit("?", 1)[0]
+def _file_format(location: Location, name: str) -> str:
+    lowered = name.lower().rsplit("?", 1)[0]
     if lowered.endswith(JSONL_SUFFIXES):
         return "jsonl"
     if lowered.endswith(CSV_SUFFIXES):
         return "csv"
-    with open_binary(location, field="updates_file") as stream:
+    with reading(location, field="updates_file"), open_binary(location, field="updates_file") as stream:
         while chunk := stream.read(4096):
             stripped = chunk.removeprefix(UTF8_BOM).lstrip()
             if stripped:

@@ -6,6 +6,7 @@ only when the task runs.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Sequence
 from functools import partial
@@ -17,6 +18,7 @@ from airflow_provider_moveworks.version_compat import BaseOperator, Context
 if TYPE_CHECKING:
     from airflow_provider_moveworks.bulk.runner import BulkRun
     from airflow_provider_moveworks.hooks.moveworks import MoveworksHook
+    from airflow_provider_moveworks.version_compat import ObjectStoragePath
 
 IF_NOT_FOUND_CHOICES = ("report", "fail")
 ON_INVALID_CHOICES = ("fail", "skip")
@@ -80,7 +82,11 @@ class MoveworksBulkUpdateConversationsOperator(BaseOperator):
     ``{row, conversation_id, outcome, status, code, message}``, in row order.
 
     :param updates: a list of update mappings (templated).
-    :param updates_file: a local path or object-storage URI of a JSONL or CSV file (templated).
+    :param updates_file: a local path or object-storage URI of a JSONL or CSV file (templated); a
+        ``pathlib.Path`` (any ``os.PathLike``) or an ``ObjectStoragePath`` works too. A transient
+        fault of the storage while it is read (a connection reset, a timeout, a 5xx from the
+        store) is a retryable :class:`~airflow_provider_moveworks.exceptions.MoveworksStorageError`;
+        a file that does not exist, or may not be read, fails the task at once.
     :param max_concurrency: requests in flight at once, 1-64.
     :param max_requests_per_second: a rate never to exceed (0.01 or more); ``None``: adapt to
         the server alone.
@@ -89,7 +95,8 @@ class MoveworksBulkUpdateConversationsOperator(BaseOperator):
     :param retry_passes: extra passes over rows that failed transiently (default 2).
     :param report_file: a local path or URI receiving every row's outcome as JSON Lines
         ``{row, conversation_id, outcome, status, code, message}``, written as rows finish
-        (templated).
+        (templated); a path object works too, and storage faults are told apart as for
+        ``updates_file``.
     :param moveworks_conn_id: the ``moveworks`` Airflow connection (templated).
     :param assistant_name: overrides the connection's ``assistant_name`` extra (templated).
 
@@ -123,13 +130,13 @@ class MoveworksBulkUpdateConversationsOperator(BaseOperator):
         self,
         *,
         updates: Any = None,
-        updates_file: str | None = None,
+        updates_file: str | os.PathLike[str] | ObjectStoragePath | None = None,
         max_concurrency: int = 8,
         max_requests_per_second: float | None = None,
         if_not_found: str = "report",
         on_invalid: str = "fail",
         retry_passes: int = 2,
-        report_file: str | None = None,
+        report_file: str | os.PathLike[str] | ObjectStoragePath | None = None,
         moveworks_conn_id: str = "moveworks_default",
         assistant_name: str | None = None,
         **kwargs: Any,
@@ -193,13 +200,15 @@ class MoveworksBulkUpdateConversationsOperator(BaseOperator):
 
         self._summary = None  # an earlier run's counts are not this run's
         source = RowSource(updates=self.updates, updates_file=self.updates_file)
+        # A string, an os.PathLike or an ObjectStoragePath: bulk.storage opens each as given.
+        report_file: Any = self.report_file or None
         options = BulkOptions(
             max_concurrency=self.max_concurrency,
             max_requests_per_second=self.max_requests_per_second,
             if_not_found=self.if_not_found,
             on_invalid=self.on_invalid,
             retry_passes=self.retry_passes,
-            report_file=self.report_file or None,
+            report_file=report_file,
             progress_interval=self.progress_interval,
             retry_pass_delay=self.retry_pass_delay,
         )
