@@ -53,3 +53,23 @@ def test_the_readme_fits_on_a_page_and_starts_with_the_two_commands() -> None:
     assert first.line <= 40
     commands = [line.split("#")[0].strip() for line in first.code.splitlines()]
     assert commands == ["make demo", "make test"]
+
+
+def test_a_source_release_carries_what_the_docs_link_to() -> None:
+    """MANIFEST.in names every file and folder the README and docs/ link to (setuptools adds the
+    package, the README, LICENSE and pyproject.toml by itself; a link into tests/ is for a clone)."""
+    rules = [line.split() for line in (REPO_ROOT / "MANIFEST.in").read_text().splitlines() if line.strip()]
+    included = {words[1] for words in rules if words[0] == "include"}
+    grafted = {words[1] for words in rules if words[0] == "graft"}
+    automatic = {"README.md", "LICENSE", "pyproject.toml", "airflow_provider_moveworks"}
+    missing = set()
+    for path in [README, *DOCS]:
+        for _, target in relative_links(path):
+            file_part = target.partition("#")[0]
+            if not file_part:
+                continue
+            relative = (path.parent / unquote(file_part)).resolve().relative_to(REPO_ROOT)
+            top = relative.parts[0]
+            if top not in automatic | grafted and str(relative) not in included and top != "tests":
+                missing.add(str(relative))
+    assert sorted(missing) == []
