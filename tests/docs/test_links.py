@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -73,3 +74,13 @@ def test_a_source_release_carries_what_the_docs_link_to() -> None:
             if top not in automatic | grafted and str(relative) not in included and top != "tests":
                 missing.add(str(relative))
     assert sorted(missing) == []
+
+
+@pytest.mark.parametrize("path", LINKED, ids=lambda path: str(path.relative_to(REPO_ROOT)))
+def test_every_repository_path_the_docs_name_exists(path: Path) -> None:
+    """A file or folder named in inline code (`tests/unit/test_hook.py`) is there: a rename shows."""
+    named = re.findall(
+        r"`((?:tests|benchmarks|scripts|example_dags|airflow_provider_moveworks|constraints|docs)/[^`*<>\s]*)`",
+        path.read_text(encoding="utf-8"),
+    )
+    assert [name for name in named if not (REPO_ROOT / name).exists()] == []
