@@ -7,23 +7,26 @@ base URL is put back together here and extras are coerced, each failure naming i
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from airflow_provider_moveworks.connection_form import CONN_FIELDS, MAX_RETRIES_LIMIT, MAX_TIMEOUT, field_name
+from airflow_provider_moveworks.client.config import ClientConfig
+from airflow_provider_moveworks.connection_form import CONN_FIELDS, field_name
 from airflow_provider_moveworks.defaults import (
     DEFAULT_BASE_URL,
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT,
     DEFAULT_TOKEN_URL,
+    MAX_RETRIES_LIMIT,
+    MAX_TIMEOUT,
 )
 from airflow_provider_moveworks.exceptions import MoveworksValidationError
 from airflow_provider_moveworks.validation import (
+    FALSE_WORDS,
+    TRUE_WORDS,
     check_header_value,
     describe,
     has_control_characters,
@@ -32,9 +35,6 @@ from airflow_provider_moveworks.validation import (
 )
 
 _log = logging.getLogger(__name__)
-
-_TRUE_WORDS = frozenset({"true", "1", "yes", "on"})
-_FALSE_WORDS = frozenset({"false", "0", "no", "off"})
 
 
 class ConnectionLike(Protocol):
@@ -48,25 +48,6 @@ class ConnectionLike(Protocol):
     def extra_dejson(self) -> dict[str, Any]: ...
 
 
-@dataclass(frozen=True)
-class MoveworksSettings:
-    """Everything the hook needs from a connection, checked. Secrets stay out of the repr."""
-
-    base_url: str
-    secret: str = field(repr=False)
-    client_id: str | None
-    assistant_name: str
-    token_url: str
-    timeout: float
-    verify: bool | str
-    max_retries: int
-    proxies: dict[str, str] | None = field(default=None, repr=False)
-
-    @property
-    def uses_oauth(self) -> bool:
-        return bool(self.client_id)
-
-
 def read_settings(
     conn: ConnectionLike,
     *,
@@ -74,15 +55,16 @@ def read_settings(
     timeout: float | None = None,
     max_retries: int | None = None,
     warn: Callable[..., None] | None = None,
-) -> MoveworksSettings:
+) -> ClientConfig:
     """Check a connection; keyword arguments given here win over the connection's extras.
     ``warn`` logs what was fixed up (whitespace around a pasted secret)."""
     extras = _Extras(conn.extra_dejson)
     secret, client_id = read_credentials(conn, warn or _log.warning)
-    return MoveworksSettings(
+    return ClientConfig(
         base_url=validate_service_url(_base_url(conn), "connection host (base URL)"),
-        secret=secret,
+        api_key=None if client_id else secret,
         client_id=client_id,
+        client_secret=secret if client_id else None,
         assistant_name=_assistant_name(
             assistant_name if assistant_name is not None else extras.get("assistant_name")
         ),
@@ -231,9 +213,9 @@ def coerce_verify(value: Any, ca_bundle_path: Any = None) -> bool | str:
 
 def _verify_from_text(value: str) -> bool | str:
     word = value.strip().lower()
-    if word in _TRUE_WORDS:
+    if word in TRUE_WORDS:
         return True
-    if word in _FALSE_WORDS:
+    if word in FALSE_WORDS:
         return False
     path = os.path.expanduser(value.strip())
     if not os.path.exists(path):
@@ -297,29 +279,6 @@ def check_proxy_url(scheme: str, url: str) -> None:
         )
     if has_control_characters(url) or " " in url.strip():
         raise MoveworksValidationError(field_name, "contains spaces or control characters")
-
-
-def proxy_secrets(proxies: dict[str, str] | None) -> set[str]:
-    """What to keep out of messages: each proxy URL that carries credentials, its password
-    alone, and the Basic credentials sent to the proxy (base64 of ``user:password``, which a
-    proxy may echo). A proxy's bare address is no secret."""
-    import base64
-    from urllib.parse import unquote, urlsplit
-
-    secrets: set[str] = set()
-    for url in (proxies or {}).values():
-        parts = urlsplit(url.strip())
-        if parts.username or parts.password:
-            secrets.add(url)
-        if parts.password:
-            # Alone, only if long enough to redact without eating ordinary text: every "01" of
-            # every answer (ids included) became "***". The URL and the Basic credentials hold it.
-            secrets |= {alone for alone in (parts.password, unquote(parts.password)) if len(alone) >= 8}
-            credentials = f"{unquote(parts.username or '')}:{unquote(parts.password)}"
-            for charset in ("latin-1", "utf-8"):  # requests sends Latin-1 when it can
-                with contextlib.suppress(UnicodeEncodeError):
-                    secrets.add(base64.b64encode(credentials.encode(charset)).decode("ascii"))
-    return secrets
 
 
 def _number(value: Any, field_name: str) -> float:

@@ -24,11 +24,11 @@ from airflow_provider_moveworks.defaults import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT,
     DEFAULT_TOKEN_URL,
+    MAX_RETRIES_LIMIT,
+    MAX_TIMEOUT,
 )
 
 CONN_TYPE = "moveworks"
-MAX_TIMEOUT = 600
-MAX_RETRIES_LIMIT = 20
 
 CONN_FIELDS: dict[str, dict[str, Any]] = {
     "assistant_name": {

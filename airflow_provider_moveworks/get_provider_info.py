@@ -24,7 +24,10 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {
                 "integration-name": "Moveworks",
-                "python-modules": ["airflow_provider_moveworks.operators.moveworks"],
+                "python-modules": [
+                    "airflow_provider_moveworks.operators.moveworks",
+                    "airflow_provider_moveworks.operators.bulk",
+                ],
             }
         ],
         "hooks": [

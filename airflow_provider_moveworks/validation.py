@@ -15,8 +15,9 @@ TITLE_MAX_LENGTH = 256
 CONVERSATION_ID_MAX_LENGTH = 128
 
 CONVERSATION_ID_PREFIX = "conv_"
-_TRUE_WORDS = frozenset({"true", "1", "yes"})
-_FALSE_WORDS = frozenset({"false", "0", "no"})
+# The words a boolean field takes, in any case: an archived flag, a connection switch.
+TRUE_WORDS = frozenset({"true", "1", "yes", "on"})
+FALSE_WORDS = frozenset({"false", "0", "no", "off"})
 
 
 def describe(value: Any, limit: int = 60) -> str:
@@ -95,9 +96,9 @@ def parse_archived(value: Any) -> bool:
         return bool(value)
     if isinstance(value, str):
         word = value.strip().lower()
-        if word in _TRUE_WORDS:
+        if word in TRUE_WORDS:
             return True
-        if word in _FALSE_WORDS:
+        if word in FALSE_WORDS:
             return False
     raise MoveworksValidationError(
         "archived", f"{describe(value)} is not a boolean (use true/false, 1/0 or yes/no)"

@@ -16,7 +16,7 @@ from _setup import API_KEY, ASSISTANT, airflow_home, quiet_logger, use_emulator
 airflow_home()
 
 from airflow_provider_moveworks.bulk.rows import RowSource  # noqa: E402
-from airflow_provider_moveworks.bulk.runner import BulkOptions, run_bulk_update  # noqa: E402
+from airflow_provider_moveworks.bulk.runner import BulkOptions, BulkRun  # noqa: E402
 from airflow_provider_moveworks.emulator import MoveworksEmulator  # noqa: E402
 from airflow_provider_moveworks.hooks.moveworks import MoveworksHook  # noqa: E402
 
@@ -33,12 +33,12 @@ def run(rows: int, retry_after: bool, concurrency: int) -> dict[str, float]:
         updates = [{"conversation_id": cid, "title": f"Rate {n}"} for n, cid in enumerate(ids)]
         emu.configure(rate_limit=RATE_LIMIT, retry_after=retry_after)
         started = time.perf_counter()
-        summary = run_bulk_update(
-            partial(MoveworksHook, pool_maxsize=concurrency),
+        summary = BulkRun(
+            partial(MoveworksHook().new_client, pool_maxsize=concurrency),
             RowSource(updates=updates),
             BulkOptions(max_concurrency=concurrency),
             quiet_logger(),
-        )
+        ).run()
         elapsed = time.perf_counter() - started
         state = emu.conversations()
         all_updated = all(state[cid]["title"] == f"Rate {n}" for n, cid in enumerate(ids))

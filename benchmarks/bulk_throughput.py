@@ -32,9 +32,10 @@ import requests  # noqa: E402
 from requests.adapters import HTTPAdapter  # noqa: E402
 
 from airflow_provider_moveworks.bulk.rows import RowSource  # noqa: E402
-from airflow_provider_moveworks.bulk.runner import BulkOptions, run_bulk_update  # noqa: E402
+from airflow_provider_moveworks.bulk.runner import BulkOptions, BulkRun  # noqa: E402
+from airflow_provider_moveworks.client.transport import USER_AGENT  # noqa: E402
 from airflow_provider_moveworks.emulator import MoveworksEmulator  # noqa: E402
-from airflow_provider_moveworks.hooks.moveworks import USER_AGENT, MoveworksHook  # noqa: E402
+from airflow_provider_moveworks.hooks.moveworks import MoveworksHook  # noqa: E402
 
 CONCURRENCY = 32
 DAG_FILE = textwrap.dedent(
@@ -64,12 +65,12 @@ def engine_rate(emu: MoveworksEmulator, ids: list[str]) -> float:
     """Updates/s through the operator's engine (hook, limiter, accounting)."""
     updates = [{"conversation_id": cid, "title": f"Engine {n}"} for n, cid in enumerate(ids)]
     started = time.perf_counter()
-    summary = run_bulk_update(
-        partial(MoveworksHook, pool_maxsize=CONCURRENCY),
+    summary = BulkRun(
+        partial(MoveworksHook().new_client, pool_maxsize=CONCURRENCY),
         RowSource(updates=updates),
         BulkOptions(max_concurrency=CONCURRENCY),
         quiet_logger(),
-    )
+    ).run()
     elapsed = time.perf_counter() - started
     assert summary["updated"] == len(ids), summary
     return len(ids) / elapsed

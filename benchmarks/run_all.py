@@ -15,6 +15,7 @@ HERE = Path(__file__).resolve().parent
 ORDER = [
     "import_cost.py",
     "emulator_throughput.py",
+    "client_cpu.py",
     "bulk_overhead.py",
     "bulk_throughput.py",
     "bulk_rate_limit.py",

@@ -34,7 +34,7 @@ from typing import IO, Any
 
 from airflow.providers.common.compat.sdk import DAG, AirflowFailException, ObjectStoragePath, Param, task
 
-from airflow_provider_moveworks.operators.moveworks import MoveworksBulkUpdateConversationsOperator
+from airflow_provider_moveworks.operators.bulk import MoveworksBulkUpdateConversationsOperator
 
 
 def _setting(name: str, default: str, kind: type[int] | type[float], problems: list[str]) -> Any:

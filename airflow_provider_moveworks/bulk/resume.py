@@ -99,7 +99,7 @@ def run_key(context: Any, fingerprint: str) -> str:
     return hashlib.blake2b("\0".join(parts).encode(), digest_size=8).hexdigest()
 
 
-class Progress:
+class ResumeState:
     """The rows updated by this and earlier tries, and where they are kept.
 
     :param store: the task state store, or ``None``.

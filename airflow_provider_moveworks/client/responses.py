@@ -71,8 +71,9 @@ def json_object(
 
 
 def conversation(body: Any, response: requests.Response, what: str, redact: Redact) -> dict[str, Any]:
-    """A Conversation with every required field of the right type, and no secret in any of its
-    text: it becomes a task's XCom, and a server echoing the request would put one there."""
+    """A Conversation with every required field of the right type, as answered: pass it through
+    :func:`redacted` before it leaves the client (it becomes a task's XCom, and a server echoing
+    the request would put a secret there)."""
     problem = _conversation_problem(body)
     if problem:
         raise MoveworksClientError(
@@ -80,18 +81,18 @@ def conversation(body: Any, response: requests.Response, what: str, redact: Reda
             status=response.status_code,
             request_id=request_id(response, redact),
         )
-    redacted: dict[str, Any] = _redacted(body, redact)
-    return redacted
+    checked: dict[str, Any] = body
+    return checked
 
 
-def _redacted(value: Any, redact: Redact) -> Any:
+def redacted(value: Any, redact: Redact) -> Any:
     """``value`` with ``redact`` applied to every string in it, keys included."""
     if isinstance(value, str):
         return redact(value)
     if isinstance(value, dict):
-        return {_redacted(key, redact): _redacted(item, redact) for key, item in value.items()}
+        return {redacted(key, redact): redacted(item, redact) for key, item in value.items()}
     if isinstance(value, list):
-        return [_redacted(item, redact) for item in value]
+        return [redacted(item, redact) for item in value]
     return value
 
 

@@ -1,5 +1,6 @@
-"""The retry policy, on one screen: how long to wait before another attempt. What is worth one
-is each error's ``retryable`` flag (429, 5xx, network errors; never 400, 401, 403 or 404).
+"""The retry policy and its loop: how long to wait before another attempt, and the attempts. What
+is worth one is each error's ``retryable`` flag (429, 5xx, network errors; never 400, 401, 403
+or 404).
 
 Repeating the PATCH is safe: both of its fields set absolute values.
 """
@@ -8,9 +9,13 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 from email.utils import parsedate_to_datetime
+from typing import TypeVar, cast
 
-from airflow_provider_moveworks.exceptions import MoveworksAPIError
+from airflow_provider_moveworks.exceptions import MoveworksAPIError, MoveworksError
+
+T = TypeVar("T")
 
 INITIAL_BACKOFF = 0.5
 MAX_BACKOFF = 60.0
@@ -69,3 +74,35 @@ def waits_too_long(error: BaseException) -> bool:
     """The server asked for a wait longer than the hook sleeps: raise instead of retrying."""
     retry_after = getattr(error, "retry_after", None)
     return retry_after is not None and retry_after > MAX_RETRY_AFTER
+
+
+def with_retries(
+    attempt: Callable[[], T],
+    *,
+    max_retries: int,
+    sleep: Callable[[float], object],
+    on_retry: Callable[[MoveworksError, int, float], None],
+) -> T:
+    """``attempt()`` until it succeeds, or raises an error not worth another try (not retryable,
+    ``max_retries`` spent, or a server wait longer than :data:`MAX_RETRY_AFTER`). Before each
+    retry ``on_retry(error, retry_number, delay)`` is told, then ``sleep(delay)``."""
+    retries = 0
+    while True:
+        result, error = _attempt(attempt)
+        if error is None:
+            return cast(T, result)
+        if not error.retryable or retries >= max_retries or waits_too_long(error):
+            raise error
+        retries += 1
+        delay = retry_delay(error, retries)
+        on_retry(error, retries, delay)
+        sleep(delay)
+
+
+def _attempt(attempt: Callable[[], T]) -> tuple[T | None, MoveworksError | None]:
+    # The error is returned, not raised in the handler: a later raise would carry it as __context__.
+    try:
+        return attempt(), None
+    except MoveworksError as error:
+        failure = error
+    return None, failure

@@ -1,21 +1,22 @@
-"""The forms in which a secret can come back in text we did not write: an echoed form body or
-URL percent-encodes it; a JSON body, an HTML page or a repr escapes it, each server's encoder in
-its own way. Redaction replaces each form. One form per escaping scheme (and its repr), never
-every mix of schemes: the list stays a few dozen strings at most.
-
-An encoder no form foresaw (a Java URLEncoder writing ``~`` as ``%7E``, an HTML escaper writing
-``/`` as ``&#x2F;``, JSON inside HTML) is caught by :func:`holds_secret`, which reads text back
-the way each decoder would."""
+"""The secrets a client must never show, kept in one :class:`SecretRegistry`, and the forms in
+which a secret comes back in text we did not write: an echoed form body or URL percent-encodes
+it; a JSON body, an HTML page or a repr escapes it, each server's encoder in its own way.
+Redaction replaces each form: one per escaping scheme (and its repr), never every mix of
+schemes, so the list stays a few dozen strings at most. An encoder no form foresaw (``%7E``
+for ``~``, ``&#x2F;`` for ``/``, JSON inside HTML) is caught by :func:`holds_secret`, which
+reads text back the way each decoder would."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import html
 import json
 import re
 import sys
-from collections.abc import Iterable
-from urllib.parse import quote, quote_plus, unquote, unquote_plus
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from urllib.parse import quote, quote_plus, unquote, unquote_plus, urlsplit
 
 # JSON encoders that write more characters as \u escapes than JSON needs, to be safe in HTML:
 # (those characters, upper-case hex, non-ASCII escaped too).
@@ -121,3 +122,77 @@ def _unescape_backslashes(text: str) -> str:
 
     unescaped = _BACKSLASH_ESCAPE.sub(one, text)
     return unescaped.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
+# A secret shorter than this is neither cut out of text nor refused in a title: it would match
+# ordinary words and ids. Airflow's secrets masker draws the same line.
+MIN_SECRET_LENGTH = 5
+# What stands for a text that holds a secret in an encoding no redaction form foresaw.
+WITHHELD = "*** (withheld: it holds a secret in an encoded form)"
+
+
+class SecretRegistry:
+    """Every secret a client must never show: redaction of text, and the guard that keeps a
+    Moveworks credential out of what is sent. Safe across threads.
+
+    :param announce: told of each secret kept (the hook passes Airflow's ``mask_secret``).
+    """
+
+    def __init__(self, announce: Callable[[str], object] | None = None) -> None:
+        self._announce = announce
+        self._lock = threading.Lock()
+        self._secrets: set[str] = set()
+        # Replaced whole, never changed in place: a thread redacting while another keeps a
+        # secret reads one consistent tuple.
+        self._forms: tuple[str, ...] = ()  # every form of every secret, longest first
+        self._secrets_kept: tuple[str, ...] = ()
+        self._credentials: tuple[str, ...] = ()  # Moveworks' own: never in a title
+
+    def keep(self, secret: str | None, *, credential: bool = True) -> None:
+        """Never show ``secret``; a ``credential`` (API key, client secret, access token) is
+        also never sent in an update."""
+        if not secret or len(secret) < MIN_SECRET_LENGTH:
+            return
+        with self._lock:
+            if secret in self._secrets:
+                return
+            self._secrets.add(secret)
+            forms = {*self._forms, *secret_forms(secret)}
+            self._forms = tuple(sorted(forms, key=len, reverse=True))
+            self._secrets_kept = (*self._secrets_kept, secret)
+            if credential:
+                self._credentials = (*self._credentials, secret)
+        if self._announce is not None:
+            self._announce(secret)
+
+    def redact(self, text: str) -> str:
+        """``text`` with every form of every kept secret replaced by ``***``, longest first (a
+        shorter form inside a longer one must not leave the rest behind); text that still holds
+        a secret in an encoding no form foresaw is withheld whole."""
+        for form in self._forms:
+            text = text.replace(form, "***")
+        if holds_secret(text, self._secrets_kept):
+            return WITHHELD
+        return text
+
+    def holds_credential(self, text: str) -> bool:
+        """Whether ``text``, in any encoding, holds a Moveworks credential."""
+        return holds_secret(text, self._credentials)
+
+
+def proxy_secrets(proxies: Mapping[str, str] | None) -> set[str]:
+    """What to keep out of messages: each proxy URL that carries credentials, its password
+    alone, and the Basic credentials sent to the proxy (base64 of ``user:password``, which a
+    proxy may echo). A proxy's bare address is no secret."""
+    secrets: set[str] = set()
+    for url in (proxies or {}).values():
+        parts = urlsplit(url.strip())
+        if parts.username or parts.password:
+            secrets.add(url)
+        if parts.password:
+            secrets |= {parts.password, unquote(parts.password)}
+            credentials = f"{unquote(parts.username or '')}:{unquote(parts.password)}"
+            for charset in ("latin-1", "utf-8"):  # requests sends Latin-1 when it can
+                with contextlib.suppress(UnicodeEncodeError):
+                    secrets.add(base64.b64encode(credentials.encode(charset)).decode("ascii"))
+    return secrets

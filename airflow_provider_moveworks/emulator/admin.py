@@ -9,12 +9,12 @@ from .errors import ApiError
 from .messages import Reply, Request
 
 if TYPE_CHECKING:
-    from .server import MoveworksEmulator
+    from .backend import Backend
 
 PREFIX = "/_emulator"
 
 
-def handle(emu: MoveworksEmulator, request: Request) -> Reply:
+def handle(emu: Backend, request: Request) -> Reply:
     """Serve one admin request: state, counters, faults (GET/POST), reset-counters, health."""
     name, method = request.path[len(PREFIX) :], request.method
     routes: dict[str, tuple[str, ...]] = {

@@ -12,7 +12,7 @@ from .errors import ApiError
 from .messages import Reply, Request
 
 if TYPE_CHECKING:
-    from .server import MoveworksEmulator
+    from .backend import Backend
 
 
 def _invalid(message: str) -> ApiError:
@@ -74,7 +74,7 @@ def client_of(request: Request) -> tuple[str | None, str | None, str | None]:
 
 
 def issue_token(
-    emu: MoveworksEmulator, grant_type: str | None, client_id: str | None, secret: str | None
+    emu: Backend, grant_type: str | None, client_id: str | None, secret: str | None
 ) -> Reply:
     """Check the grant and the client, then answer a fresh access token."""
     if not grant_type:

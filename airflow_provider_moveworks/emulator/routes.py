@@ -10,7 +10,7 @@ from .messages import Reply, Request
 from .validation import parse_create, parse_list_query, parse_update, reject_query
 
 if TYPE_CHECKING:
-    from .server import MoveworksEmulator
+    from .backend import Backend
 
 COLLECTION = "/conversations"
 ITEM = "/conversations/{id}"
@@ -31,7 +31,7 @@ def _not_found(cid: str) -> ApiError:
     return ApiError(404, "NOT_FOUND", f"Conversation {cid[:80]!r} not found")
 
 
-def operate(emu: MoveworksEmulator, request: Request, route: str, cid: str) -> Reply:
+def operate(emu: Backend, request: Request, route: str, cid: str) -> Reply:
     """Run one authenticated API operation: assistant (403), validation (400), existence (404)."""
     if request.headers.get("assistant-name") != emu.assistant_name:
         raise ApiError(403, "FORBIDDEN", "Invalid assistant")

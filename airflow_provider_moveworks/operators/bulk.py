@@ -17,7 +17,7 @@ from airflow_provider_moveworks.version_compat import BaseOperator, Context
 
 if TYPE_CHECKING:
     from airflow_provider_moveworks.bulk.runner import BulkRun
-    from airflow_provider_moveworks.hooks.moveworks import MoveworksHook
+    from airflow_provider_moveworks.client.client import MoveworksClient
     from airflow_provider_moveworks.version_compat import ObjectStoragePath
 
 IF_NOT_FOUND_CHOICES = ("report", "fail")
@@ -174,24 +174,19 @@ class MoveworksBulkUpdateConversationsOperator(BaseOperator):
         self.assistant_name = assistant_name
         apply_default_retry_policy(self)
 
-    # How the hook waits between retries; ``None``: a wait that ends when the run stops. Tests
+    # How the client waits between retries; ``None``: a wait that ends when the run stops. Tests
     # record the waits instead.
-    _hook_sleep: Callable[[float], object] | None = None
+    _client_sleep: Callable[[float], object] | None = None
     # The try in progress, for on_kill (which Airflow calls from a signal handler).
     _run: BulkRun | None = None
 
-    def _hook_factory(self) -> Callable[..., MoveworksHook]:
-        """Builds the one hook (one pooled session) shared by every worker thread; the engine
+    def _client_factory(self) -> Callable[..., MoveworksClient]:
+        """Builds the one client (one pooled session) shared by every worker thread; the run
         adds its rate limiter and stop event."""
         from airflow_provider_moveworks.hooks.moveworks import MoveworksHook
 
-        return partial(
-            MoveworksHook,
-            self.moveworks_conn_id,
-            assistant_name=self.assistant_name,
-            pool_maxsize=self.max_concurrency,
-            sleep=self._hook_sleep,
-        )
+        hook = MoveworksHook(self.moveworks_conn_id, assistant_name=self.assistant_name)
+        return partial(hook.new_client, pool_maxsize=self.max_concurrency, sleep=self._client_sleep)
 
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_provider_moveworks.bulk.rows import RowSource
@@ -213,7 +208,7 @@ class MoveworksBulkUpdateConversationsOperator(BaseOperator):
             retry_pass_delay=self.retry_pass_delay,
         )
         run = BulkRun(
-            self._hook_factory(),
+            self._client_factory(),
             source,
             options,
             self.log,

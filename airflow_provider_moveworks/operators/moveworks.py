@@ -17,14 +17,12 @@ from airflow_provider_moveworks.exceptions import (
     MoveworksValidationError,
 )
 from airflow_provider_moveworks.retry_policy import apply_default as apply_default_retry_policy
-from airflow_provider_moveworks.validation import build_update_body, validate_conversation_id
 from airflow_provider_moveworks.version_compat import AirflowSkipException, BaseOperator, Context
 
 if TYPE_CHECKING:
     from airflow_provider_moveworks.hooks.moveworks import MoveworksHook
-    from airflow_provider_moveworks.operators.bulk import MoveworksBulkUpdateConversationsOperator
 
-__all__ = ["MoveworksBulkUpdateConversationsOperator", "MoveworksUpdateConversationOperator"]
+__all__ = ["MoveworksUpdateConversationOperator"]
 
 IF_NOT_FOUND_CHOICES = ("fail", "skip", "ignore")
 
@@ -86,12 +84,6 @@ class MoveworksUpdateConversationOperator(BaseOperator):
         apply_default_retry_policy(self)
         self.if_not_found = if_not_found
 
-    def _without_secrets(self, error: MoveworksValidationError) -> MoveworksValidationError:
-        """``error``, quoting none of the connection's secrets: a value rendered from
-        ``{{ conn.<id>.password }}`` into the wrong field is named, not printed."""
-        reason = self.hook.redact(error.reason)
-        return error if reason == error.reason else MoveworksValidationError(error.field, reason)
-
     @cached_property
     def hook(self) -> MoveworksHook:
         from airflow_provider_moveworks.hooks.moveworks import MoveworksHook
@@ -100,20 +92,13 @@ class MoveworksUpdateConversationOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any] | None:
         self._outcome = None  # an earlier run's outcome is not this run's
-        given = {"conversation_id": self.conversation_id, "title": self.title, "archived": self.archived}
-        self.hook.refuse_own_secrets(given)  # before a message about a bad value could quote it
-        invalid = None
-        try:
-            conversation_id = validate_conversation_id(self.conversation_id)
-            body = build_update_body(self.title, self.archived)
-        except MoveworksValidationError as error:
-            invalid = error
-        if invalid is not None:  # raised here: the original, which may quote a secret, not chained
-            raise self._without_secrets(invalid)
-        fields = ", ".join(body)
+        conversation_id = self.conversation_id
+        fields = ", ".join(name for name in ("title", "archived") if getattr(self, name) is not None)
         started = time.monotonic()
         try:
-            updated = self.hook.update_conversation(conversation_id, **body)
+            updated = self.hook.update_conversation(conversation_id, title=self.title, archived=self.archived)
+        except MoveworksValidationError:
+            raise  # checked before anything was sent
         except MoveworksError as error:
             self._outcome = "not_found" if isinstance(error, MoveworksNotFoundError) else "failed"
             status = getattr(error, "status", None) or type(error).__name__
@@ -172,10 +157,17 @@ def _ms_since(started: float) -> float:
 
 
 def __getattr__(name: str) -> Any:
-    # The bulk operator lives in its own module and loads on first use, so that a DAG file
-    # importing only the single-update operator does not pay for it at every parse.
+    # The bulk operator's home is operators.bulk; this path still finds it, with a warning.
     if name == "MoveworksBulkUpdateConversationsOperator":
+        import warnings
+
         from airflow_provider_moveworks.operators import bulk
 
+        warnings.warn(
+            "Import MoveworksBulkUpdateConversationsOperator from "
+            "airflow_provider_moveworks.operators.bulk; this path will be removed",
+            DeprecationWarning,
+            stacklevel=2,
+        )
         return bulk.MoveworksBulkUpdateConversationsOperator
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -40,7 +40,7 @@ def bulk_operator(
     operator = MoveworksBulkUpdateConversationsOperator(**kwargs)
     operator.progress_interval = progress_interval
     operator.retry_pass_delay = 0.0
-    operator._hook_sleep = sleeps.append  # type: ignore[assignment]
+    operator._client_sleep = sleeps.append  # type: ignore[assignment]
     return operator
 
 

@@ -21,7 +21,7 @@ from airflow_provider_moveworks.exceptions import (
     MoveworksRateLimitError,
     MoveworksServerError,
 )
-from airflow_provider_moveworks.hooks.moveworks import MoveworksHook
+from airflow_provider_moveworks.client import MoveworksClient
 from airflow_provider_moveworks.operators.bulk import MoveworksBulkUpdateConversationsOperator
 from airflow_provider_moveworks.operators.moveworks import MoveworksUpdateConversationOperator
 from airflow_provider_moveworks.retry_policy import default_retry_policy
@@ -146,21 +146,23 @@ def test_the_bulk_hook_sends_the_operators_assistant_name(
 
 
 @pytest.mark.integration
-def test_the_run_closes_its_hooks_session(make_operator, add_conversations, monkeypatch):
+def test_the_run_closes_its_clients_session(make_operator, add_conversations, monkeypatch):
     (cid,) = add_conversations(1)
-    closed: list[MoveworksHook] = []
-    original = MoveworksHook.close
+    closed: list[MoveworksClient] = []
+    original = MoveworksClient.close
 
-    def close(self: MoveworksHook) -> None:
+    def close(self: MoveworksClient) -> None:
         closed.append(self)
         original(self)
 
-    monkeypatch.setattr(MoveworksHook, "close", close)
+    monkeypatch.setattr(MoveworksClient, "close", close)
 
     make_operator(updates=[{"conversation_id": cid, "title": "n"}]).execute({})
 
     assert closed
-    assert all(hook._session is None for hook in closed)
+    for client in closed:
+        pools = client._transport._session.get_adapter(client.config.base_url).poolmanager.pools
+        assert len(pools) == 0
 
 
 @needs_retry_policy

@@ -346,14 +346,14 @@ def test_rows_kept_for_a_retry_pass_do_not_keep_their_responses(
     import gc
     import tracemalloc
 
-    from airflow_provider_moveworks.bulk import runner
+    from airflow_provider_moveworks.bulk import pool, runner
 
     rows = 1_000
     ids = add_conversations(rows)
     emulator.configure(error_rate=1.0)
     held: list[int] = []
     kept: list[Any] = []
-    original = runner._Engine.run
+    original = pool.WorkerPool.run
 
     def run(engine: Any, steps: Any, **kwargs: Any) -> Any:
         deferred = original(engine, steps, **kwargs)
@@ -362,7 +362,7 @@ def test_rows_kept_for_a_retry_pass_do_not_keep_their_responses(
         kept.extend(deferred)
         return deferred
 
-    monkeypatch.setattr(runner._Engine, "run", run)
+    monkeypatch.setattr(pool.WorkerPool, "run", run)
     operator = make_operator(
         updates=[{"conversation_id": cid, "archived": True} for cid in ids], retry_passes=0
     )

@@ -195,7 +195,7 @@ def test_the_saved_progress_stays_small_when_updates_are_scattered(monkeypatch):
 
     monkeypatch.setattr(resume, "MAX_SAVED_RANGES", 3)
     store = MemoryStateStore()
-    progress = resume.Progress(store=store, report_file=None, key="k", fingerprint="f", log=None)
+    progress = resume.ResumeState(store=store, report_file=None, key="k", fingerprint="f", log=None)
     for row in range(1, 20, 2):  # every other row: 10 ranges
         progress.add(row)
 
@@ -293,7 +293,7 @@ def test_saving_while_workers_add_rows_never_fails():
     previous = sys.getswitchinterval()
     sys.setswitchinterval(1e-6)  # switch threads as often as possible: the race shows at once
     store = MemoryStateStore()
-    progress = resume.Progress(store=store, report_file=None, key="k", fingerprint="f", log=None)
+    progress = resume.ResumeState(store=store, report_file=None, key="k", fingerprint="f", log=None)
     rows = list(range(1, 100_001))
     random.Random(1).shuffle(rows)  # scattered: many inserts into the middle of the lists
     errors: list[BaseException] = []

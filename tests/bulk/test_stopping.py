@@ -175,12 +175,12 @@ def test_execution_timeout_in_a_retry_pass_gives_each_row_one_outcome(
 ):
     import signal
 
-    from airflow_provider_moveworks.bulk import runner
+    from airflow_provider_moveworks.bulk import pool
 
     emu = emulator_connection
     ids = add_conversations(40)
     emu.configure(error_rate=1.0)  # the first pass fails every row transiently
-    original = runner._Engine.run_retry_pass
+    original = pool.WorkerPool.run_retry_pass
 
     def retry_pass(engine: Any, deferred: Any) -> Any:
         emu.configure(error_rate=0.0, latency=0.05)  # the pass gets through a few rows...
@@ -190,7 +190,7 @@ def test_execution_timeout_in_a_retry_pass_gives_each_row_one_outcome(
     def timeout(*_: Any) -> None:
         raise AirflowTaskTimeout("Timeout, PID: 1")
 
-    monkeypatch.setattr(runner._Engine, "run_retry_pass", retry_pass)
+    monkeypatch.setattr(pool.WorkerPool, "run_retry_pass", retry_pass)
     previous = signal.signal(signal.SIGALRM, timeout)
     report = tmp_path / "report.jsonl"
     operator = make_operator(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from airflow.providers.common.compat.sdk import DAG, task
 
-from airflow_provider_moveworks.operators.moveworks import MoveworksBulkUpdateConversationsOperator
+from airflow_provider_moveworks.operators.bulk import MoveworksBulkUpdateConversationsOperator
 
 with DAG(dag_id="moveworks_bulk_sharded_test", schedule=None, params={"shards": []}) as dag:
 

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 from airflow.providers.common.compat.sdk import DAG
 
-from airflow_provider_moveworks.operators.moveworks import (
-    MoveworksBulkUpdateConversationsOperator,
-    MoveworksUpdateConversationOperator,
-)
+from airflow_provider_moveworks.operators.bulk import MoveworksBulkUpdateConversationsOperator
+from airflow_provider_moveworks.operators.moveworks import MoveworksUpdateConversationOperator
 
 with DAG(
     dag_id="moveworks_lineage_test",

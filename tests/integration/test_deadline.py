@@ -34,7 +34,9 @@ BYTE_EVERY = 0.2  # seconds: each read gets a byte well within any timeout
 
 class TrickleServer:
     """Reads a request, then answers one byte every ``BYTE_EVERY`` seconds; ``trickle`` says
-    which part: the headers, or only the body after headers sent at once."""
+    which part: the headers, only the body after headers sent at once, the headers after the
+    status line sent at once, or (``"second"``) only the answer to the second request on a
+    kept-alive connection, the first answered at once."""
 
     def __init__(self, trickle: str) -> None:
         self.trickle = trickle
@@ -67,25 +69,41 @@ class TrickleServer:
 
     def _answer(self, conn: socket.socket) -> None:
         with conn:
-            received = b""
-            while b"\r\n\r\n" not in received:
-                chunk = conn.recv(65536)
-                if not chunk:
+            while self._answer_one(conn):
+                pass
+
+    def _answer_one(self, conn: socket.socket) -> bool:
+        """Answer one request on ``conn``; whether to wait for another on it."""
+        received = b""
+        while b"\r\n\r\n" not in received:
+            chunk = conn.recv(65536)
+            if not chunk:
+                return False
+            received += chunk
+        self.requests += 1
+        if self.trickle == "second" and self.requests == 1:
+            conn.sendall(HEAD + BODY)
+            return True
+        status_line = HEAD.split(b"\r\n", 1)[0] + b"\r\n"
+        fast, slow = {
+            "headers": (b"", HEAD + BODY),
+            "after-status": (status_line, HEAD[len(status_line) :] + BODY),
+        }.get(self.trickle, (HEAD, BODY))
+        self._send(conn, fast, slow)
+        return False
+
+    def _send(self, conn: socket.socket, fast: bytes, slow: bytes) -> None:
+        try:
+            conn.sendall(fast)
+            for byte in slow:
+                if self._stop.wait(BYTE_EVERY):
                     return
-                received += chunk
-            self.requests += 1
-            fast, slow = (b"", HEAD + BODY) if self.trickle == "headers" else (HEAD, BODY)
-            try:
-                conn.sendall(fast)
-                for byte in slow:
-                    if self._stop.wait(BYTE_EVERY):
-                        return
-                    conn.sendall(bytes([byte]))
-            except OSError:
-                return  # the client gave up: that is the point
+                conn.sendall(bytes([byte]))
+        except OSError:
+            return  # the client gave up: that is the point
 
 
-@pytest.fixture(params=["headers", "body"])
+@pytest.fixture(params=["headers", "body", "after-status"])
 def trickle(request) -> Iterator[TrickleServer]:
     with TrickleServer(request.param) as server:
         yield server
@@ -99,7 +117,7 @@ def hook_for(url: str, monkeypatch, **extra: object) -> MoveworksHook:
         "extra": {"assistant_name": ASSISTANT, **extra},
     }
     monkeypatch.setenv("AIRFLOW_CONN_MOVEWORKS_DEFAULT", json.dumps(conn))
-    return MoveworksHook(sleep=lambda s: None)
+    return MoveworksHook().new_client(sleep=lambda s: None)
 
 
 def test_a_trickling_server_fails_the_attempt_within_timeout_plus_one_second(trickle, monkeypatch) -> None:
@@ -114,6 +132,18 @@ def test_a_trickling_server_fails_the_attempt_within_timeout_plus_one_second(tri
         "have applied it; it is retried because the PATCH is idempotent (it sets absolute values)"
     )
     assert trickle.requests == 1
+
+
+def test_the_deadline_holds_for_a_second_request_on_a_kept_alive_connection(monkeypatch) -> None:
+    with TrickleServer("second") as server:
+        hook = hook_for(server.url, monkeypatch, timeout=1, max_retries=0)
+        hook.update_conversation(CONV_ID, archived=True)
+        started = time.monotonic()
+        with pytest.raises(MoveworksTimeoutError, match="no answer within 1 s after the request was sent"):
+            hook.update_conversation(CONV_ID, archived=True)
+        elapsed = time.monotonic() - started
+        assert server.requests == 2
+    assert elapsed < 1 + 1, f"took {elapsed:.1f} s"
 
 
 def test_each_retry_gets_its_own_deadline(monkeypatch) -> None:

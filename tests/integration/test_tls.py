@@ -42,7 +42,7 @@ def use(emu_url: str, monkeypatch, **extra: object) -> MoveworksHook:
         "extra": {"assistant_name": ASSISTANT, "max_retries": 1, **extra},
     }
     monkeypatch.setenv("AIRFLOW_CONN_MOVEWORKS_DEFAULT", json.dumps(conn))
-    return MoveworksHook(sleep=lambda s: None)
+    return MoveworksHook().new_client(sleep=lambda s: None)
 
 
 def test_verification_is_on_by_default_and_an_unknown_ca_fails_without_retries(

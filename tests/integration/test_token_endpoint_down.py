@@ -45,7 +45,7 @@ def test_a_bulk_run_against_a_token_endpoint_that_always_fails(monkeypatch, rows
             task_id="bulk", updates=[{"conversation_id": c, "archived": True} for c in emu.conversations()]
         )
         operator.retry_pass_delay = 0.0
-        operator._hook_sleep = lambda seconds: None  # type: ignore[assignment]
+        operator._client_sleep = lambda seconds: None  # type: ignore[assignment]
         with pytest.raises(AirflowException):  # how the run ends is the bulk engine's to say
             operator.execute({})
         assert emu.token_requests == max_retries + 1

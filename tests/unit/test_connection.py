@@ -7,16 +7,15 @@ from types import SimpleNamespace
 
 import pytest
 
-from airflow_provider_moveworks.connection import MoveworksSettings, read_settings
+from airflow_provider_moveworks.client.config import ClientConfig
+from airflow_provider_moveworks.connection import read_settings
 from airflow_provider_moveworks.defaults import DEFAULT_BASE_URL, DEFAULT_TOKEN_URL
 from airflow_provider_moveworks.exceptions import MoveworksValidationError
 from airflow_provider_moveworks.hooks.moveworks import MoveworksHook
 from tests.conftest import API_KEY, ASSISTANT, BASE_URL, CLIENT_SECRET
 
 
-def settings_from_env(
-    monkeypatch: pytest.MonkeyPatch, value: str, **hook_kwargs: object
-) -> MoveworksSettings:
+def settings_from_env(monkeypatch: pytest.MonkeyPatch, value: str, **hook_kwargs: object) -> ClientConfig:
     monkeypatch.setenv("AIRFLOW_CONN_MOVEWORKS_DEFAULT", value)
     return MoveworksHook(**hook_kwargs).settings  # type: ignore[arg-type]
 
@@ -24,9 +23,9 @@ def settings_from_env(
 def test_json_connection_keeps_the_base_url_whole_and_applies_defaults(set_connection, monkeypatch) -> None:
     set_connection()
     settings = MoveworksHook().settings
-    assert settings == MoveworksSettings(
+    assert settings == ClientConfig(
         base_url=BASE_URL,
-        secret=API_KEY,
+        api_key=API_KEY,
         client_id=None,
         assistant_name=ASSISTANT,
         token_url=DEFAULT_TOKEN_URL,
@@ -314,7 +313,7 @@ def test_a_pasted_secret_is_stored_stripped_and_a_proxy_with_credentials_is_kept
     assert hook.settings.secret == API_KEY
     assert hook.settings.proxies == {"https": proxy}
     said = f"proxy {proxy} refused pr0xy-pa@ss and pr0xy-pa%40ss"
-    assert hook._redact(said) == "proxy *** refused *** and ***"
+    assert hook.get_conn().redact(said) == "proxy *** refused *** and ***"
 
 
 @pytest.mark.parametrize(

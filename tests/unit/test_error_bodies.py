@@ -24,7 +24,7 @@ def api(set_connection):
 
 
 def update() -> None:
-    MoveworksHook(sleep=lambda seconds: None).update_conversation(CONV_ID, archived=True)
+    MoveworksHook().new_client(sleep=lambda seconds: None).update_conversation(CONV_ID, archived=True)
 
 
 @pytest.mark.parametrize(

@@ -143,9 +143,7 @@ def test_the_forms_stay_few() -> None:
 def test_the_forms_are_worked_out_once_per_secret_not_per_message(set_connection, api, mocker) -> None:
     """Every string of every answer is redacted: the forms must not be rebuilt for each one."""
     set_connection(password=SECRET)
-    counted = mocker.patch(
-        "airflow_provider_moveworks.hooks.moveworks.secret_forms", side_effect=secret_forms
-    )
+    counted = mocker.patch("airflow_provider_moveworks.client.secrets.secret_forms", side_effect=secret_forms)
     api.patch(CONV_URL, json=CONVERSATION)
     hook = MoveworksHook()
     for _ in range(5):

@@ -56,7 +56,7 @@ def sleeps() -> list[float]:
 @pytest.fixture
 def hook(set_connection, sleeps) -> MoveworksHook:
     set_connection()
-    return MoveworksHook(sleep=sleeps.append)
+    return MoveworksHook().new_client(sleep=sleeps.append)
 
 
 @pytest.fixture
@@ -92,13 +92,15 @@ def test_update_never_sends_null_for_an_absent_field(hook, api, kwargs, body) ->
     assert json.loads(api.calls[0].request.body) == body
 
 
-def test_one_session_is_reused_and_every_call_has_a_timeout(hook, api, mocker) -> None:
+def test_one_client_is_reused_and_every_call_has_a_timeout(set_connection, api, mocker) -> None:
+    set_connection()
     api.patch(CONV_URL, json=CONVERSATION)
-    session = hook.get_conn()
-    spy = mocker.spy(session, "request")
+    hook = MoveworksHook()
+    client = hook.get_conn()
+    spy = mocker.spy(client._transport._session, "request")
     hook.update_conversation(CONV_ID, archived=True)
     hook.update_conversation(CONV_ID, title="Quarterly access review")
-    assert hook.get_conn() is session
+    assert hook.get_conn() is client
     assert [call.kwargs["timeout"] for call in spy.call_args_list] == [30.0, 30.0]
     assert [call.kwargs["allow_redirects"] for call in spy.call_args_list] == [False, False]
 
@@ -170,7 +172,7 @@ def test_backoff_is_capped_near_a_minute(set_connection, api, sleeps, mocker) ->
     set_connection(extra={"assistant_name": ASSISTANT, "max_retries": 10})
     api.patch(CONV_URL, status=500, json=error_body("INTERNAL_ERROR", "x"))
     with pytest.raises(MoveworksServerError):
-        MoveworksHook(sleep=sleeps.append).update_conversation(CONV_ID, archived=True)
+        MoveworksHook().new_client(sleep=sleeps.append).update_conversation(CONV_ID, archived=True)
     assert sleeps == [0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 60.0, 60.0, 60.0]
 
 
@@ -419,19 +421,44 @@ def test_list_rejects_a_page_size_outside_1_to_100(hook, api, page_size) -> None
     assert len(api.calls) == 0
 
 
-def test_test_connection_lists_one_conversation_and_changes_nothing(hook, api) -> None:
+def test_test_connection_lists_one_conversation_and_changes_nothing(set_connection, api) -> None:
+    set_connection()
     api.get(f"{BASE_URL}/conversations", json={"conversations": [conv(1)], "metadata": {"next_cursor": "c"}})
-    assert hook.test_connection() == (True, f"Connected to {BASE_URL} as assistant '{ASSISTANT}'")
+    assert MoveworksHook().test_connection() == (True, f"Connected to {BASE_URL} as assistant '{ASSISTANT}'")
     assert [(c.request.method, c.request.url) for c in api.calls] == [
         ("GET", f"{BASE_URL}/conversations?limit=1&archived=false")
     ]
 
 
-def test_test_connection_reports_the_failure(hook, api) -> None:
+def test_test_connection_reports_the_failure(set_connection, api) -> None:
+    set_connection()
     api.get(f"{BASE_URL}/conversations", status=403, json=error_body("FORBIDDEN", "Invalid assistant"))
-    ok, message = hook.test_connection()
+    ok, message = MoveworksHook().test_connection()
     assert not ok
-    assert message.startswith("Listing conversations: Moveworks answered 403 FORBIDDEN: Invalid assistant")
+    assert message.startswith(
+        "The assistant name was refused: Listing conversations: Moveworks answered 403 FORBIDDEN: "
+        "Invalid assistant"
+    )
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "culprit"),
+    [
+        (401, "UNAUTHORIZED", "The credentials were refused"),
+        (404, "NOT_FOUND", "The base URL could not be used"),
+        (503, "UNAVAILABLE", "The base URL could not be used"),
+    ],
+)
+def test_test_connection_makes_one_short_attempt_and_names_what_failed(
+    set_connection, api, mocker, status, code, culprit
+) -> None:
+    set_connection(extra={"assistant_name": ASSISTANT, "timeout": 60, "max_retries": 5})
+    api.get(f"{BASE_URL}/conversations", status=status, json=error_body(code, "no"))
+    request = mocker.spy(requests.Session, "request")
+    ok, message = MoveworksHook().test_connection()
+    assert (ok, message.split(": ")[0]) == (False, culprit)
+    assert len(api.calls) == 1  # no retry, even of a 503
+    assert request.call_args.kwargs["timeout"] == 10.0
 
 
 @pytest.mark.parametrize(
@@ -455,7 +482,7 @@ def test_the_connection_proxies_win_over_proxy_environment_variables(
     monkeypatch.setenv("HTTPS_PROXY", "http://env-proxy:1")
     set_connection(extra={"assistant_name": ASSISTANT, "proxies": {"https": "http://conn-proxy:3128"}})
     hook = MoveworksHook()
-    send = mocker.spy(hook.get_conn(), "send")
+    send = mocker.spy(hook.get_conn()._transport._session, "send")
     api.patch(CONV_URL, json=CONVERSATION)
     hook.update_conversation(CONV_ID, archived=True)
     assert send.call_args.kwargs["proxies"]["https"] == "http://conn-proxy:3128"
@@ -467,8 +494,10 @@ def test_retries_are_logged_as_warnings_unless_turned_off(hook, api, sleeps, moc
     api.patch(CONV_URL, status=500, json=error_body("INTERNAL_ERROR", "boom"))
     api.patch(CONV_URL, json=CONVERSATION)
     log = mocker.patch.object(MoveworksHook, "log", new_callable=mocker.PropertyMock).return_value
-    hook.update_conversation(CONV_ID, archived=True)
-    MoveworksHook(sleep=sleeps.append, quiet_retries=True).update_conversation(CONV_ID, archived=True)
+    MoveworksHook().new_client(sleep=sleeps.append).update_conversation(CONV_ID, archived=True)
+    MoveworksHook().new_client(sleep=sleeps.append, quiet_retries=True).update_conversation(
+        CONV_ID, archived=True
+    )
     assert log.warning.call_args.args[0] == "%s; retry %d of %d in %.1f s"
     assert log.warning.call_count == 1
     assert log.debug.call_count == 1
@@ -484,7 +513,7 @@ def test_a_set_stop_event_ends_the_retry_wait_and_sends_nothing_more(set_connect
         stop.set()
 
     api.patch(CONV_URL, status=500, json=error_body("INTERNAL_ERROR", "boom"))
-    hook = MoveworksHook(sleep=wait_then_stop, stop=stop)
+    hook = MoveworksHook().new_client(sleep=wait_then_stop, stop=stop)
     with pytest.raises(MoveworksCancelledError, match=f"Updating conversation {CONV_ID}: not sent"):
         hook.update_conversation(CONV_ID, archived=True)
     assert len(api.calls) == 1
@@ -504,7 +533,9 @@ def test_the_pacer_is_asked_before_each_request_and_told_of_each_429(set_connect
 
     api.patch(CONV_URL, status=429, headers={"Retry-After": "7"}, json=error_body("RATE_LIMIT_EXCEEDED", "x"))
     api.patch(CONV_URL, json=CONVERSATION)
-    MoveworksHook(sleep=lambda s: None, pacer=Recorder()).update_conversation(CONV_ID, archived=True)
+    MoveworksHook().new_client(sleep=lambda s: None, pacer=Recorder()).update_conversation(
+        CONV_ID, archived=True
+    )
     assert events == [("acquire", None), ("throttled", 7.0), ("acquire", None)]
 
 
@@ -679,7 +710,7 @@ def test_a_stop_during_a_retry_wait_ends_it_and_sends_nothing_more(set_connectio
 
     stop_timer = threading.Timer(0.2, stop.set)
     api.add_callback(responses.PATCH, CONV_URL, callback=unavailable)
-    hook = MoveworksHook(stop=stop)  # the default wait: stop.wait, ended by the stop
+    hook = MoveworksHook().new_client(stop=stop)  # the default wait: stop.wait, ended by the stop
     with pytest.raises(MoveworksCancelledError):
         hook.update_conversation(CONV_ID, archived=True)
     assert 1 <= len(api.calls) <= 3  # backoff 0.25-0.5 s, then 0.5-1 s: the stop at 0.2 s ends it

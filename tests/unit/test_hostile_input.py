@@ -270,7 +270,7 @@ def test_hostile_input_fails_clearly_and_sends_nothing_it_should_not(case: Case,
         for method in ("GET", "PATCH", "POST"):
             api.add(method, ANY_URL, **(case.answer or {"status": 599}))
         with pytest.raises(case.error) as caught:
-            MoveworksHook(sleep=lambda s: None).update_conversation(**case.call)
+            MoveworksHook().new_client(sleep=lambda s: None).update_conversation(**case.call)
         if case.answer is None:
             assert len(api.calls) == 0, "invalid input must not send a request"
         else:

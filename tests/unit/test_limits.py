@@ -40,7 +40,7 @@ def test_a_128_character_conversation_id_is_sent(set_connection, api) -> None:
 def test_a_129_character_conversation_id_is_refused_before_sending(set_connection, api) -> None:
     set_connection()
     with pytest.raises(MoveworksValidationError) as caught:
-        MoveworksHook(sleep=no_wait).update_conversation(ID_128 + "C", archived=True)
+        MoveworksHook().new_client(sleep=no_wait).update_conversation(ID_128 + "C", archived=True)
     assert (caught.value.field, caught.value.reason) == (
         "conversation_id",
         "is 129 characters long, at most 128",
@@ -53,13 +53,13 @@ def test_max_retries_20_retries_twenty_times(set_connection, api, given) -> None
     extra = {"assistant_name": ASSISTANT, **({"max_retries": "20"} if given == "extra" else {})}
     set_connection(extra=extra)
     sleeps: list[float] = []
-    hook = MoveworksHook(sleep=sleeps.append, **({"max_retries": 20} if given == "hook" else {}))
+    hook = MoveworksHook(**({"max_retries": 20} if given == "hook" else {})).new_client(sleep=sleeps.append)
     api.patch(CONV_URL, status=500, json=error_body("INTERNAL_ERROR", "boom"))
 
     with pytest.raises(MoveworksServerError):
         hook.update_conversation(CONV_ID, archived=True)
 
-    assert hook.settings.max_retries == 20
+    assert hook.config.max_retries == 20
     assert len(api.calls) == 21
     assert len(sleeps) == 20
 
@@ -68,9 +68,10 @@ def test_max_retries_20_retries_twenty_times(set_connection, api, given) -> None
 def test_max_retries_21_is_refused(set_connection, api, given) -> None:
     extra = {"assistant_name": ASSISTANT, **({"max_retries": 21} if given == "extra" else {})}
     set_connection(extra=extra)
-    hook = MoveworksHook(sleep=no_wait, **({"max_retries": 21} if given == "hook" else {}))
     with pytest.raises(MoveworksValidationError) as caught:
-        hook.update_conversation(CONV_ID, archived=True)
+        MoveworksHook(**({"max_retries": 21} if given == "hook" else {})).update_conversation(
+            CONV_ID, archived=True
+        )
     assert (caught.value.field, caught.value.reason) == (
         "Max retries (connection extra 'max_retries')",
         "21 is not a whole number from 0 to 20",
@@ -84,7 +85,7 @@ def test_a_600_second_timeout_is_passed_to_every_request(set_connection, api, mo
     set_connection(extra=extra)
     hook = MoveworksHook(**({"timeout": 600} if given == "hook" else {}))
     api.patch(CONV_URL, json=CONVERSATION)
-    spy = mocker.spy(hook.get_conn(), "request")
+    spy = mocker.spy(hook.get_conn()._transport._session, "request")
 
     hook.update_conversation(CONV_ID, archived=True)
 
@@ -96,7 +97,7 @@ def test_a_600_second_timeout_is_passed_to_every_request(set_connection, api, mo
 def test_a_timeout_over_600_seconds_is_refused(set_connection, api, timeout) -> None:
     set_connection(extra={"assistant_name": ASSISTANT, "timeout": timeout})
     with pytest.raises(MoveworksValidationError) as caught:
-        MoveworksHook(sleep=no_wait).update_conversation(CONV_ID, archived=True)
+        MoveworksHook().new_client(sleep=no_wait).update_conversation(CONV_ID, archived=True)
     assert (caught.value.field, caught.value.reason) == (
         "Timeout (seconds) (connection extra 'timeout')",
         f"{timeout!r} is not a number of seconds in (0, 600]",

@@ -120,7 +120,7 @@ def test_a_bulk_run_that_fails_before_counting_reports_no_earlier_counts(
     emulator_connection, tmp_path
 ) -> None:
     pytest.importorskip("airflow_provider_moveworks.lineage", exc_type=ImportError)
-    from airflow_provider_moveworks.operators.moveworks import MoveworksBulkUpdateConversationsOperator
+    from airflow_provider_moveworks.operators.bulk import MoveworksBulkUpdateConversationsOperator
 
     cid = emulator_connection.add_conversation(title="Old")["conversation_id"]
     updates = tmp_path / "updates.jsonl"

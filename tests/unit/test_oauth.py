@@ -54,7 +54,7 @@ def oauth_hook(set_connection, clock) -> MoveworksHook:
     set_connection(
         login=CLIENT_ID, password=CLIENT_SECRET, extra={"assistant_name": ASSISTANT, "token_url": TOKEN_URL}
     )
-    return MoveworksHook(sleep=lambda s: None)
+    return MoveworksHook().new_client(sleep=lambda s: None)
 
 
 @pytest.fixture
@@ -73,7 +73,7 @@ def calls_to(api, url: str) -> list:
 
 
 @pytest.mark.parametrize("wrapped", [False, True], ids=["flat", "wrapped-in-data"])
-def test_token_is_fetched_form_encoded_and_used_as_bearer(oauth_hook, api, masked, wrapped) -> None:
+def test_token_is_fetched_form_encoded_and_used_as_bearer(masked, oauth_hook, api, wrapped) -> None:
     api.post(TOKEN_URL, json=token("tok-1", wrapped=wrapped))
     api.patch(CONV_URL, json=CONVERSATION)
 
@@ -273,12 +273,12 @@ def test_threads_waiting_for_a_failing_fetch_share_its_failure(set_connection, c
     hook: MoveworksHook
 
     def sleep(seconds: float) -> None:
-        auth = hook.get_conn().auth
+        auth = hook._auth
         assert isinstance(auth, ClientCredentialsAuth)
         lock_held_while_sleeping.append(auth._lock.locked())
         time.sleep(0.01)  # let the other threads arrive and wait
 
-    hook = MoveworksHook(sleep=sleep)
+    hook = MoveworksHook().new_client(sleep=sleep)
     errors: list[BaseException] = []
 
     def update() -> None:
@@ -316,11 +316,11 @@ def test_a_stop_during_the_token_retries_ends_the_wait_and_is_not_remembered(
     )
     api.post(TOKEN_URL, status=500, body="")
     stop = threading.Event()
-    hook = MoveworksHook(stop=stop, sleep=lambda seconds: stop.set())
+    hook = MoveworksHook().new_client(stop=stop, sleep=lambda seconds: stop.set())
     with pytest.raises(MoveworksCancelledError):
         hook.update_conversation(CONV_ID, archived=True)
     assert len(calls_to(api, TOKEN_URL)) == 1
-    auth = hook.get_conn().auth
+    auth = hook._auth
     assert isinstance(auth, ClientCredentialsAuth)
     assert auth._failure is None
 

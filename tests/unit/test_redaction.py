@@ -150,7 +150,7 @@ def test_a_connection_error_quoting_the_proxy_url_is_redacted(set_connection, ap
     failure = requests.exceptions.ProxyError(f"Cannot connect to proxy {PROXY_URL}: connection refused")
     api.patch(CONV_URL, body=failure)
     log = mocker.patch.object(MoveworksHook, "log", new_callable=mocker.PropertyMock).return_value
-    hook = MoveworksHook(sleep=lambda seconds: None)
+    hook = MoveworksHook().new_client(sleep=lambda seconds: None)
 
     with pytest.raises(MoveworksConnectionError) as caught:
         hook.update_conversation(CONV_ID, archived=True)

@@ -273,7 +273,7 @@ def test_a_proxy_echoing_its_basic_credentials_leaks_no_form_of_the_password(mon
 # -- echoes -------------------------------------------------------------------------------------
 def oauth(monkeypatch) -> MoveworksHook:
     use_connection(monkeypatch, login=CLIENT_ID, password=ODD_SECRET, extra={"token_url": TOKEN_URL})
-    return MoveworksHook(sleep=lambda s: None)
+    return MoveworksHook().new_client(sleep=lambda s: None)
 
 
 def echo_form_as_text(request):

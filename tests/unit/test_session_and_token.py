@@ -52,7 +52,7 @@ def oauth_hook(set_connection) -> MoveworksHook:
         password=CLIENT_SECRET,
         extra={"assistant_name": ASSISTANT, "token_url": TOKEN_URL, "max_retries": 2},
     )
-    return MoveworksHook(sleep=lambda seconds: None)
+    return MoveworksHook().new_client(sleep=lambda seconds: None)
 
 
 @pytest.mark.parametrize("url", [BASE_URL, "http://127.0.0.1:8080/rest/v1beta1"])
@@ -60,7 +60,7 @@ def test_the_session_pools_as_many_connections_as_asked_and_leaves_retries_to_th
     set_connection, url
 ) -> None:
     set_connection(host=url)
-    adapter = MoveworksHook(pool_maxsize=32).get_conn().get_adapter(url)
+    adapter = MoveworksHook().new_client(pool_maxsize=32)._transport._session.get_adapter(url)
     assert adapter._pool_maxsize == 32  # type: ignore[attr-defined]
     assert adapter.max_retries.total == 0  # type: ignore[attr-defined]
 
@@ -91,7 +91,7 @@ def test_a_tls_failure_is_not_retried_and_names_no_proxy_password(set_connection
     set_connection(extra={"assistant_name": ASSISTANT, "proxies": {"https": PROXY_URL}})
     api.patch(CONV_URL, body=requests.exceptions.SSLError(f"certificate verify failed via {PROXY_URL}"))
     with pytest.raises(MoveworksTLSError) as caught:
-        MoveworksHook(sleep=lambda seconds: None).update_conversation(CONV_ID, archived=True)
+        MoveworksHook().new_client(sleep=lambda seconds: None).update_conversation(CONV_ID, archived=True)
     assert len(api.calls) == 1
     assert "certificate verify failed via ***" in str(caught.value)
     assert PROXY_PASSWORD not in "".join(traceback.format_exception(caught.value))
@@ -193,5 +193,7 @@ def test_a_429_without_retry_after_asks_the_pacer_for_the_first_backoff_step(
 
     api.patch(CONV_URL, status=429, json={"error": {"code": "RATE_LIMIT_EXCEEDED", "message": "x"}})
     api.patch(CONV_URL, json=CONVERSATION)
-    MoveworksHook(sleep=lambda seconds: None, pacer=Pacer()).update_conversation(CONV_ID, archived=True)
+    MoveworksHook().new_client(sleep=lambda seconds: None, pacer=Pacer()).update_conversation(
+        CONV_ID, archived=True
+    )
     assert waits == [0.5]

@@ -34,7 +34,7 @@ def hook(set_connection) -> MoveworksHook:
         password=CLIENT_SECRET,
         extra={"assistant_name": ASSISTANT, "token_url": TOKEN_URL, "max_retries": 3},
     )
-    return MoveworksHook(sleep=lambda seconds: None)
+    return MoveworksHook().new_client(sleep=lambda seconds: None)
 
 
 def fetch_fails(hook: MoveworksHook, api) -> MoveworksTokenError:

@@ -1,0 +1,98 @@
+"""What a :class:`~airflow_provider_moveworks.client.MoveworksClient` is built from: plain values,
+checked when the config is made, so that a client never sends what the API would refuse."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from airflow_provider_moveworks.defaults import (
+    DEFAULT_BASE_URL,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_TIMEOUT,
+    DEFAULT_TOKEN_URL,
+    MAX_RETRIES_LIMIT,
+    MAX_TIMEOUT,
+)
+from airflow_provider_moveworks.exceptions import MoveworksValidationError
+from airflow_provider_moveworks.validation import (
+    check_header_value,
+    describe,
+    validate_assistant_name,
+    validate_service_url,
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClientConfig:
+    """The API's address, the credentials and how to reach it. Secrets stay out of the repr.
+
+    Give ``api_key``, or ``client_id`` and ``client_secret`` for OAuth client credentials.
+
+    :param base_url: the API base URL, whole; plain ``http`` only to a loopback host.
+    :param assistant_name: the ``Assistant-Name`` header.
+    :param token_url: the OAuth token endpoint.
+    :param timeout: seconds per attempt as a whole: connect, send, headers and body.
+    :param verify: TLS verification: ``True``, ``False``, or a CA bundle path.
+    :param proxies: a requests proxies mapping, e.g. ``{"https": "http://proxy:3128"}``.
+    :param max_retries: retries of one request on 429, 5xx and network errors.
+    """
+
+    base_url: str = DEFAULT_BASE_URL
+    assistant_name: str
+    api_key: str | None = field(default=None, repr=False)
+    client_id: str | None = None
+    client_secret: str | None = field(default=None, repr=False)
+    token_url: str = DEFAULT_TOKEN_URL
+    timeout: float = DEFAULT_TIMEOUT
+    verify: bool | str = True
+    proxies: Mapping[str, str] | None = field(default=None, repr=False)
+    max_retries: int = DEFAULT_MAX_RETRIES
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        set_(self, "base_url", validate_service_url(self.base_url, "base_url"))
+        set_(self, "token_url", validate_service_url(self.token_url, "token_url"))
+        validate_assistant_name(self.assistant_name)
+        if self.client_id:
+            check_header_value("client_id", self.client_id)
+            if not self.client_secret or self.api_key:
+                raise MoveworksValidationError(
+                    "client_secret", "is required with client_id (and api_key is then not used)"
+                )
+            check_header_value("client_secret", self.client_secret)
+        elif not self.api_key or self.client_secret:
+            raise MoveworksValidationError(
+                "api_key", "is required (or client_id and client_secret for OAuth client credentials)"
+            )
+        else:
+            check_header_value("api_key", self.api_key)
+        if isinstance(self.timeout, bool) or not isinstance(self.timeout, (int, float)):
+            raise MoveworksValidationError("timeout", f"{describe(self.timeout)} is not a number of seconds")
+        if not (math.isfinite(self.timeout) and 0 < self.timeout <= MAX_TIMEOUT):
+            raise MoveworksValidationError(
+                "timeout", f"{describe(self.timeout)} is not a number of seconds in (0, {MAX_TIMEOUT:g}]"
+            )
+        if (
+            isinstance(self.max_retries, bool)
+            or not isinstance(self.max_retries, int)
+            or not 0 <= self.max_retries <= MAX_RETRIES_LIMIT
+        ):
+            raise MoveworksValidationError(
+                "max_retries",
+                f"{describe(self.max_retries)} is not a whole number from 0 to {MAX_RETRIES_LIMIT}",
+            )
+        if not isinstance(self.verify, (bool, str)):
+            raise MoveworksValidationError("verify", f"{describe(self.verify)} is not true, false or a path")
+        if self.proxies is not None:
+            set_(self, "proxies", dict(self.proxies))
+
+    @property
+    def uses_oauth(self) -> bool:
+        return bool(self.client_id)
+
+    @property
+    def secret(self) -> str:
+        """The API key, or the OAuth client secret."""
+        return (self.client_secret if self.uses_oauth else self.api_key) or ""
