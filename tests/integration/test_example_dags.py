@@ -352,3 +352,145 @@ def test_example_dags_import_airflow_names_as_a_users_dag_does() -> None:
         }
         assert "airflow.providers.common.compat.sdk" in imported, path.name
         assert "airflow_provider_moveworks.version_compat" not in imported, path.name
+
+
+def _archive_stale_module():
+    """The stale-archive example DAG file, imported as a module (its helpers are plain functions)."""
+    import importlib.util
+
+    path = EXAMPLE_DAGS / "example_moveworks_archive_stale_conversations.py"
+    spec = importlib.util.spec_from_file_location("example_archive_stale_under_test", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+NOON = datetime(2026, 1, 2, 12, 0, 0, tzinfo=timezone.utc)
+NOON_EPOCH = int(NOON.timestamp())
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2026-01-02T12:00:00Z", NOON),
+        ("2026-01-02T12:00:00z", NOON),
+        ("2026-01-02T12:00:00.000000Z", NOON),
+        ("2026-01-02T12:00:00", NOON),  # naive: UTC
+        ("2026-01-02 12:00:00", NOON),
+        ("2026-01-02T14:00:00+02:00", NOON),
+        (" 2026-01-02T12:00:00Z ", NOON),
+        (NOON_EPOCH, NOON),  # epoch seconds
+        (float(NOON_EPOCH) + 0.5, NOON + timedelta(milliseconds=500)),
+        (str(NOON_EPOCH), NOON),
+        (NOON_EPOCH * 1000, NOON),  # epoch milliseconds: clearly not seconds (year 58,000)
+        (str(NOON_EPOCH * 1000), NOON),
+    ],
+)
+def test_archive_stale_example_reads_timestamps_leniently(value, expected) -> None:
+    parsed = _archive_stale_module().parse_updated_at(value)
+
+    assert parsed == expected
+    assert parsed.utcoffset() == timedelta(0)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [None, "", "yesterday", "2026-13-45T00:00:00Z", True, float("nan"), float("inf"), 1e300, {"at": 1}, []],
+)
+def test_archive_stale_example_says_which_timestamps_it_cannot_read(value) -> None:
+    assert _archive_stale_module().parse_updated_at(value) is None
+
+
+def _odd_timestamps(monkeypatch, replaced: dict[str, object]) -> None:
+    """The hook's listing answers ``replaced[id]`` as the ``updated_at`` of those conversations
+    (the emulator always sends ISO 8601 with ``Z``); a key ``"fail_after"`` ends the listing with
+    an error after that many conversations."""
+    from airflow_provider_moveworks.hooks.moveworks import MoveworksHook
+
+    original = MoveworksHook.list_conversations
+    fail_after = replaced.pop("fail_after", None)
+
+    def listing(self, *args, **kwargs):
+        for number, conversation in enumerate(original(self, *args, **kwargs)):
+            if fail_after is not None and number == fail_after:
+                raise ConnectionError("the listing broke off")
+            cid = conversation["conversation_id"]
+            yield {**conversation, "updated_at": replaced[cid]} if cid in replaced else conversation
+
+    monkeypatch.setattr(MoveworksHook, "list_conversations", listing)
+
+
+def test_archive_stale_example_archives_rows_with_odd_timestamps_and_skips_unreadable_ones(
+    load_dag, emulator_connection, tmp_path, monkeypatch, capfd, caplog
+) -> None:
+    emu = emulator_connection
+    now = datetime.now(timezone.utc)
+    old, recent = now - timedelta(days=200), now - timedelta(days=10)
+    odd = {
+        "naive": old.replace(tzinfo=None).isoformat(),
+        "lower-z": old.strftime("%Y-%m-%dT%H:%M:%S.%fz"),
+        "epoch-seconds": int(old.timestamp()),
+        "epoch-millis": int(old.timestamp() * 1000),
+        "recent-naive": recent.replace(tzinfo=None).isoformat(),
+        "unreadable": "last Tuesday",
+    }
+    ids = {name: emu.add_conversation(title=name, updated_at=old)["conversation_id"] for name in odd}
+    _odd_timestamps(monkeypatch, {ids[name]: value for name, value in odd.items()})
+
+    run = load_dag("example_moveworks_archive_stale_conversations").test(
+        run_conf={"max_age_days": 90, "work_dir": tmp_path.as_uri()}
+    )
+
+    captured = capfd.readouterr()
+    log = captured.out + captured.err
+    assert str(run.state) == "success", log[-3000:]
+    state = emu.conversations()
+    archived = {name for name, cid in ids.items() if state[cid]["archived"]}
+    assert archived == {"naive", "lower-z", "epoch-seconds", "epoch-millis"}
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert (
+        f"Skipped conversation {ids['unreadable']}: its updated_at 'last Tuesday' is not a timestamp"
+        in warnings
+    )
+    assert "Selected 4 of 6 unarchived conversations" in log
+    assert "1 skipped: updated_at unreadable" in log
+    (selected,) = tmp_path.glob("*/selected.csv")
+    assert len(list(csv.DictReader(selected.open()))) == 4
+
+
+def test_archive_stale_example_leaves_no_partial_file_when_the_selection_fails(
+    load_dag, emulator_connection, tmp_path, monkeypatch
+) -> None:
+    emu = emulator_connection
+    old = datetime.now(timezone.utc) - timedelta(days=200)
+    for n in range(5):
+        emu.add_conversation(title=f"Old {n}", updated_at=old)
+    _odd_timestamps(monkeypatch, {"fail_after": 3})
+
+    run = load_dag("example_moveworks_archive_stale_conversations").test(
+        run_conf={"max_age_days": 90, "work_dir": tmp_path.as_uri()}
+    )
+
+    assert str(run.state) == "failed"
+    assert emu.request_count(method="PATCH") == 0
+    left = [p.name for p in tmp_path.rglob("*") if p.is_file()]
+    assert left == []  # neither half an updates.jsonl or selected.csv, nor a temporary file
+
+
+def test_archive_stale_example_replaces_an_earlier_selection_whole(
+    load_dag, emulator_connection, tmp_path
+) -> None:
+    emu = emulator_connection
+    old = datetime.now(timezone.utc) - timedelta(days=200)
+    target = emu.add_conversation(title="Old", updated_at=old)
+
+    first = load_dag("example_moveworks_archive_stale_conversations").test(
+        run_conf={"max_age_days": 90, "work_dir": tmp_path.as_uri()}
+    )
+
+    assert str(first.state) == "success"
+    assert emu.get(target["conversation_id"])["archived"] is True
+    files = sorted(p.name for p in tmp_path.rglob("*") if p.is_file())
+    assert files == ["audit.csv", "report.jsonl", "selected.csv", "updates.jsonl"]  # no temporary left
