@@ -38,6 +38,10 @@ from airflow_provider_moveworks.version_compat import (
 
 from .conftest import state
 
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:UPath 'flakymem' filesystem not explicitly implemented:UserWarning"
+)
+
 SCHEME = "flakymem"
 HINT = "(a transient storage fault: another try may succeed)"
 
@@ -86,15 +90,22 @@ class FlakyFS(MemoryFileSystem):
             path = path[len(SCHEME) + 3 :]
         return super()._strip_protocol(path)
 
-    def fail(self, mode: str, error: BaseException, *, after_lines: int | None = None) -> None:
-        """The next open whose mode starts with ``mode`` raises ``error`` (or, with
-        ``after_lines``, opens and then raises it from ``readline`` after that many lines)."""
+    def fail(self, mode: str, error: BaseException, *, after_lines: int | None = None, skip: int = 0) -> None:
+        """The next open whose mode starts with ``mode`` (after ``skip`` such opens) raises
+        ``error``, or, with ``after_lines``, opens and then raises it from ``readline`` after that
+        many lines."""
         self.failures.append((mode, error, after_lines))
+        self._skips = skip
+
+    _skips = 0
 
     def _open(self, path: str, mode: str = "rb", **kwargs: Any) -> Any:
         self.opened.append(mode)
         for index, (prefix, error, after_lines) in enumerate(self.failures):
             if mode.startswith(prefix):
+                if self._skips:
+                    self._skips -= 1
+                    break
                 del self.failures[index]
                 if after_lines is None:
                     raise error
@@ -276,6 +287,36 @@ def test_a_transient_fault_while_reading_updates_file_is_a_storage_error(flaky: 
         f"Storage error on updates_file: cannot read {uri!r}: ConnectionResetError: [Errno 104] "
         f"Connection reset by peer {HINT}",
     )
+
+
+@pytest.mark.integration
+def test_a_fault_reading_updates_file_on_the_sending_pass_stops_the_try_and_the_retry_resumes(
+    flaky: FlakyFS, make_operator, add_conversations, emulator_connection
+) -> None:
+    # The input is read twice: to validate every row, then to send them. A long stream from an
+    # object store cut on the second pass must leave what was sent for the retry to skip.
+    from tests.bulk.test_resume import MemoryStateStore, context
+
+    emu = emulator_connection
+    ids = add_conversations(40)
+    uri = put(flaky, "updates.jsonl", jsonl([{"conversation_id": c, "title": "New"} for c in ids]))
+    store = MemoryStateStore()
+    flaky.fail(
+        "r", ConnectionResetError(errno.ECONNRESET, "Connection reset by peer"), after_lines=25, skip=1
+    )
+
+    with pytest.raises(MoveworksStorageError) as raised:
+        make_operator(updates_file=uri, max_concurrency=2).execute(context(store))
+
+    assert str(raised.value).startswith(
+        f"Storage error on updates_file: cannot read {uri!r}: ConnectionResetError"
+    )
+    sent = emu.request_count(method="PATCH")
+    assert 0 < sent <= 25
+    summary = make_operator(updates_file=uri).execute(context(store))
+    assert (summary["updated"], summary["resumed"]) == (40, sent)
+    assert emu.request_count(method="PATCH") == 40  # nothing sent twice
+    assert {emu.get(c)["title"] for c in ids} == {"New"}
 
 
 @pytest.mark.parametrize("make_error", PERMANENT)
