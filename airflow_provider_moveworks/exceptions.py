@@ -3,9 +3,9 @@
 Every error is a :class:`MoveworksError` (an ``AirflowException``). Errors that a retry cannot
 fix are also ``AirflowFailException``: Airflow fails the task at once instead of spending the
 task's ``retries`` on it. Transient errors (429, 5xx, network, a storage fault) are plain ``AirflowException``
-so that the task's ``retries`` act once the hook's own retries are spent.
+so that the task's ``retries`` act once the client's own retries are spent.
 
-``retryable`` tells the hook's retry policy which errors are worth another attempt.
+``retryable`` tells the client's retry policy which errors are worth another attempt.
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ class MoveworksStorageError(MoveworksError):
 
 
 class MoveworksCancelledError(MoveworksError):
-    """The hook's ``stop`` event was set (the task is stopping): the request was not sent."""
+    """The client's ``stop`` event was set (the task is stopping): the request was not sent."""
 
 
 class MoveworksAPIError(MoveworksError):

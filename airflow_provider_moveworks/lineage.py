@@ -9,7 +9,8 @@ modules never import it.
   ``updates`` and the single-conversation operator read no dataset.
 - **Output**: one dataset for the assistant's conversations: namespace ``moveworks://`` + the
   base URL's host (``moveworks://api.moveworks.ai``), name = the assistant name.
-- **Run facet** ``moveworks``: the counts ``updated``, ``not_found``, ``failed``, ``invalid``.
+- **Run facet** ``moveworks``: this try's counts ``updated``, ``not_found``, ``failed``,
+  ``invalid``, and ``resumed``: the rows an earlier try updated, not sent again.
 """
 
 from __future__ import annotations
@@ -33,12 +34,14 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 @attr.define
 class MoveworksRunFacet(RunFacet):  # type: ignore[misc]
-    """What a run did to the conversations it was given, one count per outcome."""
+    """What a try did to the conversations it was given, one count per outcome, and the rows an
+    earlier try had updated (``resumed``, not in ``updated``)."""
 
     updated: int
     not_found: int
     failed: int
     invalid: int
+    resumed: int = 0
 
 
 def file_dataset(location: Any) -> Any:
@@ -99,7 +102,10 @@ def operator_lineage(
         outputs.append(conversations_dataset(settings.base_url, settings.assistant_name))
     run_facets = {}
     if counts is not None:
-        run_facets[RUN_FACET] = MoveworksRunFacet(**{key: int(counts.get(key, 0)) for key in COUNTS})
+        values = {key: int(counts.get(key, 0)) for key in COUNTS}
+        resumed = int(counts.get("resumed", 0))
+        values["updated"] -= resumed  # the summary's updated counts them; this try sent none of them
+        run_facets[RUN_FACET] = MoveworksRunFacet(**values, resumed=resumed)
     return OperatorLineage(inputs=inputs, outputs=outputs, run_facets=run_facets)
 
 

@@ -330,12 +330,13 @@ def _csv_error(location: str, row: int, line: int, error: csv.Error) -> Movework
 
 
 def _check_header(cells: list[str], location: str) -> list[str]:
-    header = [cell.strip() for cell in cells]
+    """The column names, matched in any case and without surrounding blanks."""
+    header = [cell.strip().lower() for cell in cells]
     unknown = [name for name in header if name not in FIELDS]
     if unknown or "conversation_id" not in header or len(set(header)) != len(header):
         raise MoveworksValidationError(
             "updates_file",
             f"{location!r}: the CSV header must name conversation_id and optionally title and archived, "
-            f"each once; got {', '.join(map(describe, header))}",
+            f"each once; got {', '.join(describe(cell.strip()) for cell in cells)}",
         )
     return header

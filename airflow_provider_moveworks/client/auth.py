@@ -45,9 +45,9 @@ class ClientCredentialsAuth(AuthBase):
 
     One thread fetches; the others wait for that fetch (without holding a lock the fetcher
     needs, and without starting fetches of their own) and get its token or its failure. A
-    failed fetch is remembered for the life of this object (that is, of the hook): the fetch
+    failed fetch is remembered for the life of this object (that is, of the client): the fetch
     has its own retries, so asking again at once would only multiply requests to an endpoint
-    that is down. The task's retries build a new hook and ask again.
+    that is down. The task's retries build a new client and ask again.
 
     :param fetch: asks the token endpoint (with its retries); returns
         ``(access_token, expires_in_seconds)``.

@@ -1,4 +1,4 @@
-"""One API call as the hook's two sending steps see it, and what a call that got no (complete)
+"""One API call as the client's sending steps see it, and what a call that got no (complete)
 answer becomes: a typed error that says whether the request was sent and, for the wrong scheme,
 which one to use."""
 

@@ -1,6 +1,6 @@
 """One deadline per attempt. ``requests``' timeout bounds each socket operation, so a server that
 trickles a byte a second never trips it. Here a watchdog shuts the attempt's socket down when the
-attempt's time is up, which ends a blocked read of the headers or body at once; the hook then
+attempt's time is up, which ends a blocked read of the headers or body at once; the client then
 reports a timeout. The connection classes note when the request has been sent in full, so that
 a timeout can say whether Moveworks may have received it.
 
@@ -152,7 +152,8 @@ class _Watchdog:
                 self._running = True
                 threading.Thread(target=self._run, name="moveworks-deadlines", daemon=True).start()
             heapq.heappush(self._due, (at, next(self._order), deadline))
-            self._wake.notify()
+            if self._due[0][2] is deadline:  # else the thread already wakes sooner
+                self._wake.notify()
 
     def _run(self) -> None:
         while True:

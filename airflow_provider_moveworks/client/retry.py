@@ -19,7 +19,7 @@ T = TypeVar("T")
 
 INITIAL_BACKOFF = 0.5
 MAX_BACKOFF = 60.0
-# The longest Retry-After the hook sleeps on. A longer one is raised at once (the task's retries,
+# The longest Retry-After the client sleeps on. A longer one is raised at once (the task's retries,
 # or the bulk operator's stop-and-resume, act): one answer must not stall a worker for hours.
 MAX_RETRY_AFTER = 120.0
 # The shortest Retry-After taken as a wait (the header counts whole seconds); a shorter one
@@ -71,7 +71,7 @@ def retry_delay(error: BaseException, retry_number: int) -> float:
 
 
 def waits_too_long(error: BaseException) -> bool:
-    """The server asked for a wait longer than the hook sleeps: raise instead of retrying."""
+    """The server asked for a wait longer than the client sleeps: raise instead of retrying."""
     retry_after = getattr(error, "retry_after", None)
     return retry_after is not None and retry_after > MAX_RETRY_AFTER
 

@@ -73,9 +73,7 @@ def client_of(request: Request) -> tuple[str | None, str | None, str | None]:
     return params.get("grant_type"), client_id, secret
 
 
-def issue_token(
-    emu: Backend, grant_type: str | None, client_id: str | None, secret: str | None
-) -> Reply:
+def issue_token(emu: Backend, grant_type: str | None, client_id: str | None, secret: str | None) -> Reply:
     """Check the grant and the client, then answer a fresh access token."""
     if not grant_type:
         raise _invalid("grant_type is required")

@@ -11,6 +11,7 @@ from types import SimpleNamespace
 import pytest
 
 from airflow_provider_moveworks.bulk import runner
+from airflow_provider_moveworks.client import MoveworksClient
 from airflow_provider_moveworks.exceptions import (
     MoveworksBadRequestError,
     MoveworksBulkInterruptedError,
@@ -21,7 +22,6 @@ from airflow_provider_moveworks.exceptions import (
     MoveworksRateLimitError,
     MoveworksServerError,
 )
-from airflow_provider_moveworks.client import MoveworksClient
 from airflow_provider_moveworks.operators.bulk import MoveworksBulkUpdateConversationsOperator
 from airflow_provider_moveworks.operators.moveworks import MoveworksUpdateConversationOperator
 from airflow_provider_moveworks.retry_policy import default_retry_policy

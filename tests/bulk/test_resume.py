@@ -27,12 +27,14 @@ class MemoryStateStore:
     def __init__(self) -> None:
         self.values: dict[str, Any] = {}
         self.sets = 0
+        self.set_at: list[float] = []  # time.monotonic() of each set
 
     def get(self, key: str, default: Any = None) -> Any:
         return json.loads(self.values[key]) if key in self.values else default
 
     def set(self, key: str, value: Any, **_: Any) -> None:
         self.sets += 1
+        self.set_at.append(time.monotonic())
         self.values[key] = json.dumps(value)
 
 
@@ -162,7 +164,11 @@ def test_progress_is_saved_at_least_every_second(make_operator, add_conversation
 
     seconds = time.monotonic() - started
     assert summary["updated"] == 300
-    assert store.sets >= int(seconds) - 1  # one save per second of sending, and the last one
+    assert seconds > 2.5  # long enough for two saves a second apart
+    # Saved each second of sending (a slice of 0.1 s late at most on a busy machine): a save
+    # every 2 s leaves a gap of 2 s.
+    gaps = [later - earlier for earlier, later in zip([started, *store.set_at], store.set_at, strict=False)]
+    assert max(gaps) < 1.7, gaps
     assert len(RowRanges(store.get(STATE_KEY)["updated"])) == 300
 
 
@@ -319,3 +325,38 @@ def test_saving_while_workers_add_rows_never_fails():
     progress.save()
     assert errors == []
     assert store.get(STATE_KEY)["updated"] == [[1, 100_000]]
+
+
+def test_a_retry_resuming_from_report_file_sends_the_rows_not_found_again_and_fails_again(
+    make_operator, add_conversations, emulator_connection, tmp_path
+):
+    """With if_not_found='fail', the first try's 404 rows are not updated rows: the retry sends
+    them again and fails again."""
+    emu = emulator_connection
+    ids = add_conversations(3)
+    missing = "conv_0000000000000000000missing"
+    updates = [{"conversation_id": c, "archived": True} for c in (ids[0], missing, ids[1], ids[2])]
+    report = tmp_path / "report.jsonl"
+    for attempt in (1, 2):
+        with pytest.raises(Exception, match="1 not found") as raised:
+            make_operator(updates=updates, report_file=str(report), if_not_found="fail").execute(context())
+        summary = raised.value.summary  # type: ignore[attr-defined]
+        assert (summary["updated"], summary["not_found"], summary["resumed"]) == (
+            3,
+            1,
+            0 if attempt == 1 else 3,
+        )
+    assert emu.request_count(method="PATCH", status=404) == 2
+    assert emu.request_count(method="PATCH", status=200) == 3
+
+
+def test_a_slow_server_run_updates_every_row(make_operator, add_conversations, emulator_connection):
+    """No stop was asked: the workers are waited for however long each answer takes."""
+    emu = emulator_connection
+    ids = add_conversations(8)
+    emu.configure(latency=2.0)
+    summary = make_operator(
+        updates=[{"conversation_id": c, "archived": True} for c in ids], max_concurrency=4
+    ).execute(context())
+    assert (summary["total"], summary["updated"]) == (8, 8)
+    assert emu.request_count(method="PATCH", status=200) == 8

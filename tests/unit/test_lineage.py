@@ -85,6 +85,20 @@ def test_an_unreadable_connection_drops_only_the_output(set_connection) -> None:
     assert (facet.updated, facet.not_found, facet.failed, facet.invalid) == (2, 0, 1, 0)
 
 
+def test_rows_resumed_from_an_earlier_try_are_counted_apart_from_this_try_s_updates() -> None:
+    lineage = pytest.importorskip("airflow_provider_moveworks.lineage", exc_type=ImportError)
+
+    result = lineage.operator_lineage(
+        moveworks_conn_id="missing_connection",
+        assistant_name=None,
+        updates_file=None,
+        counts={"updated": 5, "resumed": 3, "not_found": 1, "failed": 0, "invalid": 0, "total": 6},
+    )
+
+    facet = result.run_facets["moveworks"]
+    assert (facet.updated, facet.resumed, facet.not_found, facet.failed, facet.invalid) == (2, 3, 1, 0, 0)
+
+
 @pytest.mark.parametrize(
     "base_url",
     [
