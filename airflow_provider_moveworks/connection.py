@@ -58,15 +58,17 @@ def read_settings(
 ) -> ClientConfig:
     """Check a connection; keyword arguments given here win over the connection's extras.
     ``warn`` logs what was fixed up (whitespace around a pasted secret)."""
+    warn = warn or _log.warning
     extras = _Extras(conn.extra_dejson)
-    secret, client_id = read_credentials(conn, warn or _log.warning)
+    extras.warn_unknown(warn)
+    secret, client_id = read_credentials(conn, warn)
     return ClientConfig(
         base_url=validate_service_url(_base_url(conn), "connection host (base URL)"),
         api_key=None if client_id else secret,
         client_id=client_id,
         client_secret=secret if client_id else None,
         assistant_name=_assistant_name(
-            assistant_name if assistant_name is not None else extras.get("assistant_name")
+            assistant_name if assistant_name is not None else extras.get("assistant_name"), warn
         ),
         token_url=_token_url(extras),
         timeout=coerce_timeout(timeout if timeout is not None else extras.get("timeout")),
@@ -121,6 +123,17 @@ class _Extras:
             )
         self._raw = raw
 
+    def warn_unknown(self, warn: Callable[..., None]) -> None:
+        """One warning naming every key this provider does not read, with the likeliest meant
+        one; not an error, so that a connection shared with other tools keeps working."""
+        unknown = [key for key in self._raw if _bare(str(key)) not in KNOWN_EXTRAS]
+        if unknown:
+            warn(
+                "The Moveworks connection's extra has keys this provider does not read, so they are "
+                "ignored: %s",
+                "; ".join(_with_suggestion(str(key)) for key in unknown),
+            )
+
     def get(self, name: str) -> Any:
         for key in (name, f"extra__moveworks__{name}"):
             value = self._raw.get(key)
@@ -129,7 +142,29 @@ class _Extras:
         return None
 
 
-def _assistant_name(value: Any) -> str:
+# Every extra this provider reads (``token_url``: the OAuth URL as earlier forms stored it).
+KNOWN_EXTRAS = frozenset({*CONN_FIELDS, "token_url", "proxies"})
+_LEGACY_PREFIX = "extra__moveworks__"
+
+
+def _bare(key: str) -> str:
+    return key[len(_LEGACY_PREFIX) :] if key.startswith(_LEGACY_PREFIX) else key
+
+
+def _with_suggestion(key: str) -> str:
+    """``'key'``, and the known extra it most likely means (``assistant-name``, ``assistantName``
+    -> ``assistant_name``; ``max_retry`` -> ``max_retries``)."""
+    import difflib
+    import re
+
+    spelled = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", _bare(key)).replace("-", "_").replace(" ", "_").lower()
+    match = difflib.get_close_matches(spelled, sorted(KNOWN_EXTRAS), n=1, cutoff=0.6)
+    return f"{key!r} (did you mean {match[0]!r}?)" if match else repr(key)
+
+
+def _assistant_name(value: Any, warn: Callable[..., None]) -> str:
+    if isinstance(value, str):
+        value = _stripped(value, "assistant name", warn)
     try:
         return validate_assistant_name(value)
     except MoveworksValidationError as error:

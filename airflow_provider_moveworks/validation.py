@@ -26,8 +26,17 @@ def describe(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else f"{text[: limit - 3]}..."
 
 
+# What an empty value most often means: a template rendered from a run that lacks it.
+FROM_A_TEMPLATE = (
+    "if it comes from a template such as {{ params.<name> }} or {{ dag_run.conf['<name>'] }}, "
+    "the run's params or conf may be missing the value"
+)
+
+
 def validate_conversation_id(value: Any) -> str:
     """``conv_`` followed by ASCII letters and digits only."""
+    if isinstance(value, str) and not value.strip():
+        raise MoveworksValidationError("conversation_id", f"is empty ({FROM_A_TEMPLATE})")
     if not isinstance(value, str):
         raise MoveworksValidationError(
             "conversation_id", f"must be a string, got {type(value).__name__} {describe(value)}"
@@ -69,6 +78,8 @@ def validate_title(value: Any) -> str:
         raise MoveworksValidationError(
             "title", f"must be a string, got {type(value).__name__} {describe(value)}"
         )
+    if not value:
+        raise MoveworksValidationError("title", f"must not be empty ({FROM_A_TEMPLATE})")
     if all(_shows_nothing(char) for char in value):
         raise MoveworksValidationError("title", "must not be empty or blank")
     if len(value) > TITLE_MAX_LENGTH:

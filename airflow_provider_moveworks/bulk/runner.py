@@ -22,7 +22,7 @@ from airflow_provider_moveworks.bulk.pool import Deferred, WorkerPool
 from airflow_provider_moveworks.bulk.ratelimit import AdaptiveRateLimiter
 from airflow_provider_moveworks.bulk.resume import ResumeState, StateStore, run_key
 from airflow_provider_moveworks.bulk.rows import RowSource
-from airflow_provider_moveworks.bulk.storage import open_text, same_location
+from airflow_provider_moveworks.bulk.storage import Location, open_text, same_location
 from airflow_provider_moveworks.bulk.summary import Outcomes, Progress, ReportWriteError, headline
 from airflow_provider_moveworks.exceptions import (
     MoveworksAuthenticationError,
@@ -58,7 +58,7 @@ class BulkOptions:
     if_not_found: str = "report"
     on_invalid: str = "fail"
     retry_passes: int = 2
-    report_file: str | None = None
+    report_file: Location | None = None
     progress_interval: float = 5.0
     retry_pass_delay: float = 1.0
 

@@ -334,3 +334,54 @@ def test_an_extra_that_is_not_a_json_object_fails_naming_the_field(extra) -> Non
         read_settings(conn)
     assert caught.value.field == "connection extra"
     assert "not an object" in caught.value.reason
+
+
+@pytest.mark.parametrize(
+    ("extra", "said"),
+    [
+        ({"assistant-name": "x"}, "'assistant-name' (did you mean 'assistant_name'?)"),
+        ({"assistantName": "x"}, "'assistantName' (did you mean 'assistant_name'?)"),
+        ({"max_retry": 3}, "'max_retry' (did you mean 'max_retries'?)"),
+        ({"extra__moveworks__timout": 3}, "'extra__moveworks__timout' (did you mean 'timeout'?)"),
+        ({"colour": "blue"}, "'colour'"),
+    ],
+)
+def test_an_unknown_extra_key_is_one_warning_with_the_likeliest_meant_key(
+    set_connection, mocker, extra, said
+) -> None:
+    set_connection(extra={"assistant_name": ASSISTANT, **extra})
+    log = mocker.patch.object(MoveworksHook, "log", new_callable=mocker.PropertyMock).return_value
+    settings = MoveworksHook().settings
+    assert settings.assistant_name == ASSISTANT
+    log.warning.assert_called_once_with(
+        "The Moveworks connection's extra has keys this provider does not read, so they are ignored: %s", said
+    )
+
+
+def test_every_key_the_provider_reads_passes_without_a_warning(set_connection, mocker, tmp_path) -> None:
+    set_connection(
+        extra={
+            "assistant_name": ASSISTANT,
+            "oauth_url": "https://auth.example.com/t",
+            "token_url": "https://auth.example.com/t",
+            "timeout": 5,
+            "verify": True,
+            "ca_bundle_path": str(tmp_path),
+            "max_retries": 1,
+            "proxies": {"https": "http://proxy:3128"},
+            "extra__moveworks__timeout": 6,
+        }
+    )
+    log = mocker.patch.object(MoveworksHook, "log", new_callable=mocker.PropertyMock).return_value
+    MoveworksHook().settings  # noqa: B018
+    log.warning.assert_not_called()
+
+
+def test_whitespace_around_the_assistant_name_is_removed_with_a_warning(set_connection, mocker) -> None:
+    set_connection(extra={"assistant_name": f" {ASSISTANT}\n"})
+    log = mocker.patch.object(MoveworksHook, "log", new_callable=mocker.PropertyMock).return_value
+    assert MoveworksHook().settings.assistant_name == ASSISTANT
+    log.warning.assert_called_once_with(
+        "The Moveworks %s had whitespace (spaces, tabs or line breaks) around it; it was removed",
+        "assistant name",
+    )

@@ -79,7 +79,12 @@ CASES = [
     bad_id(None, "must be a string"),
     bad_id(["conv_a"], "must be a string"),
     bad_id("conv_" + "a" * 1000, "at most 128"),
-    bad_update("title empty", "Invalid title: must not be empty or blank", title=""),
+    bad_update(
+        "title empty",
+        "Invalid title: must not be empty (if it comes from a template such as {{ params.<name> }} or "
+        "{{ dag_run.conf['<name>'] }}, the run's params or conf may be missing the value)",
+        title="",
+    ),
     bad_update("title blank", "Invalid title: must not be empty or blank", title=" \n\t "),
     bad_update("title 257 chars", "Invalid title: is 257 characters long, at most 256", title="t" * 257),
     bad_update("title not a string", "Invalid title: must be a string, got dict", title={"x": 1}),

@@ -36,7 +36,8 @@ def test_conversation_id_accepts_conv_prefix_and_ascii_alphanumerics(good: str) 
         ("CONV_abc", "not 'conv_' followed by ASCII letters and digits"),
         ("conv_ábc", "not 'conv_' followed by ASCII letters and digits"),
         ("conv_١٢٣", "not 'conv_' followed by ASCII letters and digits"),
-        ("", "not 'conv_' followed by ASCII letters and digits"),
+        ("", "is empty (if it comes from a template such as {{ params.<name> }}"),
+        ("  ", "is empty (if it comes from a template such as {{ params.<name> }}"),
         (None, "must be a string, got NoneType"),
         (123, "must be a string, got int"),
         ("conv_" + "a" * 200, "is 205 characters long, at most 128"),
@@ -60,7 +61,7 @@ def test_title_accepts_1_to_256_characters() -> None:
 @pytest.mark.parametrize(
     ("bad", "reason"),
     [
-        ("", "must not be empty or blank"),
+        ("", "must not be empty (if it comes from a template such as {{ params.<name> }}"),
         ("   \t", "must not be empty or blank"),
         ("x" * 257, "is 257 characters long, at most 256"),
         ("\u200b\u200b", "must not be empty or blank"),
