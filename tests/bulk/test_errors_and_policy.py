@@ -13,7 +13,6 @@ import pytest
 from airflow_provider_moveworks.bulk import runner
 from airflow_provider_moveworks.client import MoveworksClient
 from airflow_provider_moveworks.exceptions import (
-    MoveworksBadRequestError,
     MoveworksBulkInterruptedError,
     MoveworksBulkInvalidRowsError,
     MoveworksBulkStoppedError,
@@ -85,18 +84,18 @@ def test_a_retry_after_above_the_hooks_cap_stops_the_run_as_transient(
 
 
 @needs_retry_policy
-def test_the_default_retry_policy_waits_for_the_server_and_fails_permanent_errors():
+def test_the_default_retry_policy_waits_for_the_server():
+    # Permanent errors never reach the policy (AirflowFailException fails first): a real run
+    # shows it in tests/integration/test_retry_policy_runs.py.
     actions = load_retry_policy()
     policy = default_retry_policy()
 
     throttled = policy.evaluate(MoveworksBulkInterruptedError("stopped", retry_after=250), 1, 3)
     single = policy.evaluate(MoveworksRateLimitError("429", status=429, retry_after=300.0), 1, 3)
-    permanent = policy.evaluate(MoveworksBadRequestError("400", status=400), 1, 3)
     transient = policy.evaluate(MoveworksServerError("500", status=500), 1, 3)
 
     assert (throttled.action, throttled.retry_delay) == (actions.RetryAction.RETRY, timedelta(seconds=250))
     assert (single.action, single.retry_delay) == (actions.RetryAction.RETRY, timedelta(seconds=300))
-    assert permanent.action == actions.RetryAction.FAIL
     assert transient.action == actions.RetryAction.DEFAULT
 
 
