@@ -80,11 +80,11 @@ def error_fields(error: MoveworksError) -> dict[str, Any]:
     return {"status": None, "code": None, "message": str(error)}
 
 
-def raise_for_failures(summary: dict[str, Any], if_not_found: str) -> None:
+def raise_for_failures(summary: dict[str, Any], if_not_found: str, *, failed_only: bool = False) -> None:
     """:class:`MoveworksBulkUpdateError` if rows failed, or were not found with
-    ``if_not_found="fail"``."""
+    ``if_not_found="fail"`` (unless ``failed_only``)."""
     failed = summary["failed"]
-    not_found = summary["not_found"] if if_not_found == "fail" else 0
+    not_found = summary["not_found"] if if_not_found == "fail" and not failed_only else 0
     if not failed and not not_found:
         return
     because = " (if_not_found='fail')" if not_found else ""

@@ -103,11 +103,11 @@ class Plan:
                 self._example(row, self._redact(str(error)))
                 fingerprint.update(b"!")
                 continue
-            id_hash, change = _hash(conversation_id), _digest(body)
-            self._ids.append(id_hash)
+            hashed, change = id_hash(conversation_id), _digest(body)
+            self._ids.append(hashed)
             self._changes.append(change)
             self._kinds.append(_SEND)
-            fingerprint.update(id_hash.to_bytes(8, "little") + change.to_bytes(8, "little"))
+            fingerprint.update(hashed.to_bytes(8, "little") + change.to_bytes(8, "little"))
         self.fingerprint = f"{self.total}:{fingerprint.hexdigest()}"
         self._group_repeats()
         kinds = self._kinds
@@ -136,7 +136,7 @@ class Plan:
                 continue
             if (
                 kind == _INVALID
-                or self._ids[index] != _hash(conversation_id)
+                or self._ids[index] != id_hash(conversation_id)
                 or self._changes[index] != _digest(body)
             ):
                 self.changed += 1
@@ -153,6 +153,10 @@ class Plan:
             self.changed += 1
             message = "the row went missing from the input between the validation pass and the sending pass"
             yield Step("invalid", row, None, message=message)
+
+    def sent_ids(self) -> array[int]:
+        """The :func:`id_hash` of every conversation a ``send`` row names, sorted."""
+        return array("Q", sorted(h for h, kind in zip(self._ids, self._kinds, strict=True) if kind == _SEND))
 
     def _group_repeats(self) -> None:
         """Find rows naming the same conversation: sort (id hash, row) packed into one integer
@@ -206,7 +210,8 @@ class Plan:
             self.examples.append((row, reason))
 
 
-def _hash(conversation_id: str) -> int:
+def id_hash(conversation_id: str) -> int:
+    """A 64-bit digest of a conversation id."""
     return int.from_bytes(hashlib.blake2b(conversation_id.encode(), digest_size=8).digest(), "little")
 
 

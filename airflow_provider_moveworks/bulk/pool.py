@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_moveworks.bulk.classify import error_fields, interruption, verdict, without_traceback
+from airflow_provider_moveworks.bulk.current import CurrentState
 from airflow_provider_moveworks.bulk.plan import Step
 from airflow_provider_moveworks.bulk.ratelimit import AdaptiveRateLimiter
 from airflow_provider_moveworks.bulk.resume import ResumeState
@@ -54,15 +55,22 @@ class WorkerPool:
         limiter: AdaptiveRateLimiter,
         outcomes: Outcomes,
         resume: ResumeState,
+        current: CurrentState | None = None,
+        dry_run: bool = False,
     ) -> None:
+        """:param current: what each conversation holds now: rows already as asked are
+        ``unchanged`` and not sent. :param dry_run: send no update; rows that differ are
+        ``would_update``."""
         self._halt = halt
+        self.current = current
+        self._dry_run = dry_run
         self._stop = stop
         self._client = client
         self._limiter = limiter
         self._outcomes = outcomes
         self._resume = resume
         self._workers = workers
-        self._updated_any = False  # an update of this run has succeeded
+        self._answered_any = False  # a request of this run has succeeded
         self._deferred: list[Deferred] = []
         self._deferred_lock = threading.Lock()
         self._threads: list[threading.Thread] = []
@@ -203,21 +211,43 @@ class WorkerPool:
         assert step.conversation_id is not None
         assert step.body is not None
         try:
+            if self.current is not None and self._as_it_is(step):
+                return
             self._client.update_conversation(step.conversation_id, **step.body)
         except MoveworksError as error:
             self._settle(step, error)
         else:
-            self._updated_any = True
+            self._answered_any = True
             self._answered(step.row)
             self._limiter.succeeded()
             self._outcomes.record(step.row, step.conversation_id, "updated", status=200)
+
+    def _as_it_is(self, step: Step) -> bool:
+        """Whether ``step``'s row got its outcome from the conversation's current state alone:
+        ``unchanged``, or in a dry run ``would_update`` (or ``not_found`` if not listed)."""
+        assert self.current is not None
+        changes = self.current.changes(step)
+        self._answered_any = True
+        if changes is None and not self._dry_run:
+            return False  # not in the listing: the PATCH tells whether it exists
+        if changes is None:
+            outcome, message = "not_found", "not in the listing of conversations"
+        elif not changes:
+            outcome, message = "unchanged", "already as asked; not sent"
+        elif self._dry_run:
+            outcome, message = "would_update", f"would change {' and '.join(changes)}"
+        else:
+            return False
+        self._answered(step.row)
+        self._outcomes.record(step.row, step.conversation_id, outcome, message=message)
+        return True
 
     def _settle(self, step: Step, error: MoveworksError) -> None:
         """The row whose update raised ``error``: recorded, deferred to a retry pass, left for a
         retry of the task, or the reason the run stops."""
         assert step.conversation_id is not None
         assert step.body is not None
-        fate = verdict(error, updated_any=self._updated_any)
+        fate = verdict(error, updated_any=self._answered_any)
         if fate.action == "unsent":
             self._unanswered(step)  # not sent: the run is stopping; a retry sends it
         elif fate.action == "stop":

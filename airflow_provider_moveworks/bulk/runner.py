@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any
 
 from airflow_provider_moveworks.bulk.classify import error_fields, interruption, raise_for_failures
+from airflow_provider_moveworks.bulk.current import CurrentState, learn
 from airflow_provider_moveworks.bulk.plan import Plan
 from airflow_provider_moveworks.bulk.pool import Deferred, WorkerPool
 from airflow_provider_moveworks.bulk.ratelimit import AdaptiveRateLimiter
@@ -58,6 +59,9 @@ class BulkOptions:
     if_not_found: str = "report"
     on_invalid: str = "fail"
     retry_passes: int = 2
+    dry_run: bool = False
+    skip_unchanged: bool = False
+    current_state: str = "auto"
     report_file: Location | None = None
     progress_interval: float = 5.0
     retry_pass_delay: float = 1.0
@@ -118,7 +122,9 @@ class BulkRun:
         progress = Progress(
             log, plan.total, interval=options.progress_interval, throttled=lambda: client.stats.throttled
         )
-        outcomes = Outcomes(report=report, progress=progress, run_key=key, on_updated=resume.add)
+        outcomes = Outcomes(
+            report=report, progress=progress, run_key=key, on_updated=resume.add, dry_run=options.dry_run
+        )
         engine = WorkerPool(
             client=client,
             workers=options.max_concurrency,
@@ -127,11 +133,15 @@ class BulkRun:
             limiter=self._limiter,
             outcomes=outcomes,
             resume=resume,
+            dry_run=options.dry_run,
         )
         deferred: list[Deferred] = []
         interrupted: BaseException | None = None
         try:
-            deferred = engine.run(plan.steps(), first_pass=True)
+            if options.dry_run or options.skip_unchanged:
+                engine.current = self._current_state(client, plan)
+            if not self._stop.is_set():
+                deferred = engine.run(plan.steps(), first_pass=True)
             for number in range(1, options.retry_passes + 1):
                 if not deferred or self._stop.is_set():
                     break
@@ -186,6 +196,11 @@ class BulkRun:
                 "input afresh",
                 summary,
             )
+        if options.dry_run:
+            log.info("%s", headline(summary))
+            # A preview fails only where it could not look: rows not found or invalid are what it found.
+            raise_for_failures(summary, "report", failed_only=True)
+            return summary
         if summary["not_found"] and options.if_not_found == "report":
             log.warning(
                 "%s of %s rows were not found (404): see the summary's failures%s",
@@ -195,6 +210,15 @@ class BulkRun:
             )
         raise_for_failures(summary, options.if_not_found)
         return summary
+
+    def _current_state(self, client: MoveworksClient, plan: Plan) -> CurrentState | None:
+        """What the conversations hold now; ``None`` (the run stopped) if that cannot be learned."""
+        try:
+            return learn(self._options.current_state, plan.sent_ids(), client, self._stop, self._log)
+        except MoveworksError as error:
+            failure = error
+        self.stop("a failed listing of conversations", failure)
+        return None
 
     def _close_report(self, report: Any) -> None:
         if report is None:
@@ -243,7 +267,7 @@ class BulkRun:
         )
         if plan.total == 0:
             log.warning("0 rows: nothing to do")
-        if plan.invalid and options.on_invalid == "fail":
+        if plan.invalid and options.on_invalid == "fail" and not options.dry_run:
             quoted = "; ".join(f"row {row}: {reason}" for row, reason in plan.examples)
             raise MoveworksBulkInvalidRowsError(
                 f"{plan.invalid} of {plan.total} rows are invalid; no request was sent "
@@ -256,9 +280,9 @@ class BulkRun:
                 "must not be the updates_file: writing the report would overwrite the input",
             )
         key = run_key(self._context, plan.fingerprint)
-        resume = ResumeState(
-            store=self._state_store,
-            report_file=options.report_file,
+        resume = ResumeState(  # a dry run neither reads nor writes progress
+            store=None if options.dry_run else self._state_store,
+            report_file=None if options.dry_run else options.report_file,
             key=key,
             fingerprint=plan.fingerprint,
             log=log,

@@ -2,8 +2,9 @@
 receives one JSON line per row as it finishes, and the task log gets progress lines.
 
 Outcomes: ``updated``, ``not_found`` (404), ``failed`` (any other error, after the retry passes),
-``invalid`` (failed the checks, or conflicts with another row) and ``duplicate`` (the same change
-as an earlier row, which was sent once). Only counters and the first failures are kept.
+``invalid`` (failed the checks, or conflicts with another row), ``duplicate`` (the same change
+as an earlier row, which was sent once), ``unchanged`` (already as asked, not sent) and, in a
+dry run, ``would_update``. Only counters and the first failures are kept.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import time
 from collections.abc import Callable
 from typing import IO, Any
 
-OUTCOMES = ("updated", "not_found", "failed", "invalid", "duplicate")
+OUTCOMES = ("updated", "not_found", "failed", "invalid", "duplicate", "unchanged", "would_update")
 # The summary's counter for each outcome.
 COUNTER_NAMES = {
     "updated": "updated",
@@ -23,6 +24,8 @@ COUNTER_NAMES = {
     "failed": "failed",
     "invalid": "invalid",
     "duplicate": "duplicates",
+    "unchanged": "unchanged",
+    "would_update": "would_update",
 }
 MAX_FAILURES = 100
 NOT_UPDATED = frozenset({"not_found", "failed", "invalid"})
@@ -98,7 +101,9 @@ class Outcomes:
         progress: Progress,
         run_key: str | None = None,
         on_updated: Callable[[int], None] | None = None,
+        dry_run: bool = False,
     ) -> None:
+        self._dry_run = dry_run
         self._lock = threading.Lock()
         self._report = report
         self._progress = progress
@@ -135,6 +140,8 @@ class Outcomes:
         }
         if resumed:
             entry["resumed"] = True
+        if self._dry_run:
+            entry["dry_run"] = True
         if self._run_key is not None:
             entry["run"] = self._run_key
         with self._lock:
@@ -184,6 +191,7 @@ class Outcomes:
         return {
             "total": sum(counts.values()),
             **counts,
+            "dry_run": self._dry_run,
             "resumed": resumed,
             "requests": requests,
             "retries": retries,
@@ -198,13 +206,22 @@ def _reason(error: BaseException) -> str:
 
 
 def headline(summary: dict[str, Any]) -> str:
-    """``3 rows: 1 failed, 1 not found, 1 invalid, 0 duplicates, 0 updated``: the counts add up."""
+    """``3 rows: 1 failed, 1 not found, 1 invalid, 0 duplicates, 0 updated``: the counts add up
+    (``unchanged`` and a dry run's ``would update`` join them when there are any)."""
+    if summary.get("dry_run"):
+        return (
+            f"Dry run of {summary['total']:,} rows: {summary['would_update']:,} would update, "
+            f"{summary['unchanged']:,} unchanged, {summary['not_found']:,} not found, "
+            f"{summary['failed']:,} failed, {summary['invalid']:,} invalid, "
+            f"{summary['duplicates']:,} duplicates; nothing was sent"
+        )
     updated = f"{summary['updated']:,} updated"
     if summary.get("resumed"):
         updated += f" ({summary['resumed']:,} by an earlier try)"
+    unchanged = f", {summary['unchanged']:,} unchanged" if summary.get("unchanged") else ""
     return (
         f"{summary['total']:,} rows: {summary['failed']:,} failed, {summary['not_found']:,} not found, "
-        f"{summary['invalid']:,} invalid, {summary['duplicates']:,} duplicates, {updated}"
+        f"{summary['invalid']:,} invalid, {summary['duplicates']:,} duplicates{unchanged}, {updated}"
     )
 
 

@@ -13,6 +13,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_moveworks.retry_policy import apply_default as apply_default_retry_policy
+from airflow_provider_moveworks.validation import parse_switch
 from airflow_provider_moveworks.version_compat import BaseOperator, Context
 
 if TYPE_CHECKING:
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
 
 IF_NOT_FOUND_CHOICES = ("report", "fail")
 ON_INVALID_CHOICES = ("fail", "skip")
+# How the bulk run learns what each conversation holds now (bulk/current.py says more).
+CURRENT_STATE_CHOICES = ("auto", "listing", "get")
 MAX_CONCURRENCY_LIMIT = 64
 # The slowest pace a run may be given: one request every 100 s.
 MIN_REQUESTS_PER_SECOND = 0.01
@@ -99,6 +102,14 @@ class MoveworksBulkUpdateConversationsOperator(BaseOperator):
         ``updates_file``.
     :param moveworks_conn_id: the ``moveworks`` Airflow connection (templated).
     :param assistant_name: overrides the connection's ``assistant_name`` extra (templated).
+    :param dry_run: send no update: learn each conversation's current state and report each
+        row as ``would_update`` (with the fields that differ), ``unchanged``, ``not_found``,
+        ``invalid`` or ``duplicate``; progress is neither read nor saved (templated: a bool or
+        true/false).
+    :param skip_unchanged: learn the current state first and send only the rows that differ;
+        the others count as ``unchanged``.
+    :param current_state: how the state is learned: ``"listing"`` (one walk of the listing),
+        ``"get"`` (one GET per row to send), or ``"auto"`` (the listing from 1,000 rows to send).
 
     Example::
 
@@ -119,6 +130,7 @@ class MoveworksBulkUpdateConversationsOperator(BaseOperator):
         "report_file",
         "moveworks_conn_id",
         "assistant_name",
+        "dry_run",
     )
     ui_color = "#e7f0fd"
     # Seconds between progress lines in the task log, and the unit of the wait before each retry
@@ -139,9 +151,16 @@ class MoveworksBulkUpdateConversationsOperator(BaseOperator):
         report_file: str | os.PathLike[str] | ObjectStoragePath | None = None,
         moveworks_conn_id: str = "moveworks_default",
         assistant_name: str | None = None,
+        dry_run: bool | str = False,
+        skip_unchanged: bool = False,
+        current_state: str = "auto",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        if current_state not in CURRENT_STATE_CHOICES:
+            raise ValueError(f"current_state must be one of {CURRENT_STATE_CHOICES}, got {current_state!r}")
+        if not isinstance(skip_unchanged, bool):
+            raise ValueError(f"skip_unchanged must be True or False, got {skip_unchanged!r}")
         if (updates is None) == (updates_file is None):
             raise ValueError("give exactly one of updates and updates_file")
         if if_not_found not in IF_NOT_FOUND_CHOICES:
@@ -172,6 +191,9 @@ class MoveworksBulkUpdateConversationsOperator(BaseOperator):
         self.report_file = report_file
         self.moveworks_conn_id = moveworks_conn_id
         self.assistant_name = assistant_name
+        self.dry_run = dry_run
+        self.skip_unchanged = skip_unchanged
+        self.current_state = current_state
         apply_default_retry_policy(self)
 
     # How the client waits between retries; ``None``: a wait that ends when the run stops. Tests
@@ -206,6 +228,9 @@ class MoveworksBulkUpdateConversationsOperator(BaseOperator):
             report_file=report_file,
             progress_interval=self.progress_interval,
             retry_pass_delay=self.retry_pass_delay,
+            dry_run=parse_switch("dry_run", self.dry_run),
+            skip_unchanged=self.skip_unchanged,
+            current_state=self.current_state,
         )
         run = BulkRun(
             self._client_factory(),

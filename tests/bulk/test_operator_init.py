@@ -53,6 +53,7 @@ def test_construction_needs_no_connection():
         "report_file",
         "moveworks_conn_id",
         "assistant_name",
+        "dry_run",
     )
 
 
