@@ -28,8 +28,8 @@ from airflow_provider_moveworks.validation import (
     FALSE_WORDS,
     TRUE_WORDS,
     check_header_value,
+    check_proxy_url,
     describe,
-    has_control_characters,
     validate_assistant_name,
     validate_service_url,
 )
@@ -71,9 +71,17 @@ def read_settings(
             assistant_name if assistant_name is not None else extras.get("assistant_name"), warn
         ),
         token_url=_token_url(extras),
-        timeout=coerce_timeout(timeout if timeout is not None else extras.get("timeout")),
+        timeout=(
+            coerce_timeout(extras.get("timeout"))
+            if timeout is None
+            else coerce_timeout(timeout, "timeout (the hook's argument)")
+        ),
         verify=coerce_verify(extras.get("verify"), extras.get("ca_bundle_path")),
-        max_retries=coerce_max_retries(max_retries if max_retries is not None else extras.get("max_retries")),
+        max_retries=(
+            coerce_max_retries(extras.get("max_retries"))
+            if max_retries is None
+            else coerce_max_retries(max_retries, "max_retries (the hook's argument)")
+        ),
         proxies=coerce_proxies(extras.get("proxies")),
     )
 
@@ -193,27 +201,29 @@ def _base_url(conn: ConnectionLike) -> str:
     return f"https://{netloc}/{path}" if path else f"https://{netloc}"
 
 
-def coerce_timeout(value: Any) -> float:
+def coerce_timeout(value: Any, field: str | None = None) -> float:
     """Seconds per request: a positive number, also as a string such as ``"30"``."""
     if value is None:
         return DEFAULT_TIMEOUT
-    number = _number(value, field_name("timeout"))
+    field = field or field_name("timeout")
+    number = _number(value, field)
     if not 0 < number <= MAX_TIMEOUT:
         raise MoveworksValidationError(
-            field_name("timeout"),
+            field,
             f"{describe(value)} is not a number of seconds in (0, {MAX_TIMEOUT:g}]",
         )
     return number
 
 
-def coerce_max_retries(value: Any) -> int:
+def coerce_max_retries(value: Any, field: str | None = None) -> int:
     """Retries of one request: a whole number from 0 to 20, also as a string."""
     if value is None:
         return DEFAULT_MAX_RETRIES
-    number = _number(value, field_name("max_retries"))
+    field = field or field_name("max_retries")
+    number = _number(value, field)
     if number != int(number) or not 0 <= number <= MAX_RETRIES_LIMIT:
         raise MoveworksValidationError(
-            field_name("max_retries"),
+            field,
             f"{describe(value)} is not a whole number from 0 to {MAX_RETRIES_LIMIT}",
         )
     return int(number)
@@ -279,7 +289,7 @@ def coerce_proxies(value: Any) -> dict[str, str] | None:
             "connection extra 'proxies'", "must map URL schemes to proxy URLs, all strings"
         )
     for scheme, url in value.items():
-        check_proxy_url(scheme, url)
+        check_proxy_url(f"connection extra 'proxies' (the {scheme!r} proxy)", url)
     return dict(value)
 
 
@@ -288,32 +298,6 @@ def _json_or_none(text: str) -> Any:
         return json.loads(text)
     except ValueError:
         return None
-
-
-_PROXY_SCHEMES = ("http", "https", "socks4", "socks4a", "socks5", "socks5h")
-
-
-def check_proxy_url(scheme: str, url: str) -> None:
-    """A proxy URL that requests can use, checked here so that requests' own errors (which quote
-    the URL, password included) never happen. Messages name the scheme key, never the URL."""
-    from urllib.parse import urlsplit  # only needed when a connection is read
-
-    field_name = f"connection extra 'proxies' (the {scheme!r} proxy)"
-    problem = None
-    try:
-        parts = urlsplit(url.strip())
-        hostname = parts.hostname
-        parts.port  # noqa: B018 - raises ValueError for a port that is not a number or out of range
-    except ValueError:
-        problem = "has a malformed host or a port that is not a number from 0 to 65535"
-    if problem:  # raised outside the handler: the ValueError quotes the URL
-        raise MoveworksValidationError(field_name, problem)
-    if parts.scheme not in _PROXY_SCHEMES or not hostname:
-        raise MoveworksValidationError(
-            field_name, f"must be an absolute URL with one of the schemes {', '.join(_PROXY_SCHEMES)}"
-        )
-    if has_control_characters(url) or " " in url.strip():
-        raise MoveworksValidationError(field_name, "contains spaces or control characters")
 
 
 def _number(value: Any, field_name: str) -> float:

@@ -234,3 +234,30 @@ def validate_service_url(value: Any, field: str) -> str:
     if has_control_characters(url) or " " in url:
         raise MoveworksValidationError(field, f"{describe(url)} contains spaces or control characters")
     return url.rstrip("/")
+
+
+PROXY_SCHEMES = ("http", "https", "socks4", "socks4a", "socks5", "socks5h")
+
+
+def check_proxy_url(field: str, url: Any) -> None:
+    """A proxy URL that requests can use, checked so that requests' own errors (which quote the
+    URL, password included) never happen. Messages name ``field``, never the URL."""
+    from urllib.parse import urlsplit  # only needed when a connection or config is read
+
+    if not isinstance(url, str):
+        raise MoveworksValidationError(field, f"must be a URL string, got {type(url).__name__}")
+    problem = None
+    try:
+        parts = urlsplit(url.strip())
+        hostname = parts.hostname
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number or out of range
+    except ValueError:
+        problem = "has a malformed host or a port that is not a number from 0 to 65535"
+    if problem:  # raised outside the handler: the ValueError quotes the URL
+        raise MoveworksValidationError(field, problem)
+    if parts.scheme not in PROXY_SCHEMES or not hostname:
+        raise MoveworksValidationError(
+            field, f"must be an absolute URL with one of the schemes {', '.join(PROXY_SCHEMES)}"
+        )
+    if has_control_characters(url) or " " in url.strip():
+        raise MoveworksValidationError(field, "contains spaces or control characters")

@@ -37,7 +37,7 @@ from typing import IO, Any
 
 from airflow.providers.common.compat.sdk import DAG, ObjectStoragePath, Param, task
 
-from airflow_provider_moveworks.operators.moveworks import MoveworksBulkUpdateConversationsOperator
+from airflow_provider_moveworks.operators.bulk import MoveworksBulkUpdateConversationsOperator
 
 # A cell starting with one of these is a formula to Excel, LibreOffice and Google Sheets; the
 # full-width forms (U+FF1D, U+FF0B, U+FF0D, U+FF20) are folded into them by some spreadsheets.

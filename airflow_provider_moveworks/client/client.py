@@ -24,7 +24,7 @@ from airflow_provider_moveworks.client.responses import (
     request_id,
 )
 from airflow_provider_moveworks.client.retry import retry_delay, waits_too_long, with_retries
-from airflow_provider_moveworks.client.secrets import SecretRegistry, proxy_secrets
+from airflow_provider_moveworks.client.secrets import MIN_SECRET_LENGTH, SecretRegistry, proxy_secrets
 from airflow_provider_moveworks.client.transport import Transport
 from airflow_provider_moveworks.exceptions import (
     MoveworksCancelledError,
@@ -100,9 +100,13 @@ class MoveworksClient:
         self.config = config
         self.secrets = secrets or SecretRegistry()
         self.secrets.keep(config.secret)
-        for secret in proxy_secrets(config.proxies):  # kept out of messages, but not Moveworks'
-            self.secrets.keep(secret, credential=False)
         self.log = log or logging.getLogger(__name__)
+        if len(config.secret) < MIN_SECRET_LENGTH:
+            self.log.warning(
+                "The Moveworks credential is shorter than %d characters: it is not masked in logs "
+                "and messages (a longer one would match ordinary words)",
+                MIN_SECRET_LENGTH,
+            )
         self.stats = RequestStats()
         self._pacer = pacer
         self._stop = stop or threading.Event()
@@ -117,6 +121,9 @@ class MoveworksClient:
             pool_maxsize=pool_maxsize,
             redact=self.secrets.redact,
         )
+        # The proxies in use, the environment's too: kept out of messages, but not Moveworks'.
+        for secret in proxy_secrets(self._transport.proxy_urls):
+            self.secrets.keep(secret, credential=False)
         self._auth: AuthBase
         if config.uses_oauth:
             self._auth = ClientCredentialsAuth(
@@ -134,8 +141,10 @@ class MoveworksClient:
         self.close()
 
     def close(self) -> None:
-        """Close the pooled connections, ending every request still in flight at once (it raises
-        :class:`~airflow_provider_moveworks.exceptions.MoveworksCancelledError`)."""
+        """Close the client: every call under way ends at once, in flight or waiting to retry
+        (it raises :class:`~airflow_provider_moveworks.exceptions.MoveworksCancelledError`), and
+        no further request is sent."""
+        self._stop.set()
         self._transport.close()
 
     def redact(self, text: str) -> str:

@@ -3,9 +3,12 @@ checked when the config is made, so that a client never sends what the API would
 
 from __future__ import annotations
 
+import logging
 import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from airflow_provider_moveworks.defaults import (
     DEFAULT_BASE_URL,
@@ -18,10 +21,13 @@ from airflow_provider_moveworks.defaults import (
 from airflow_provider_moveworks.exceptions import MoveworksValidationError
 from airflow_provider_moveworks.validation import (
     check_header_value,
+    check_proxy_url,
     describe,
     validate_assistant_name,
     validate_service_url,
 )
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -55,25 +61,18 @@ class ClientConfig:
         set_(self, "base_url", validate_service_url(self.base_url, "base_url"))
         set_(self, "token_url", validate_service_url(self.token_url, "token_url"))
         validate_assistant_name(self.assistant_name)
+        for name in ("api_key", "client_id", "client_secret"):
+            set_(self, name, _credential(name, getattr(self, name)))
         if self.client_id:
-            check_header_value("client_id", self.client_id)
             if not self.client_secret or self.api_key:
                 raise MoveworksValidationError(
                     "client_secret", "is required with client_id (and api_key is then not used)"
                 )
-            check_header_value("client_secret", self.client_secret)
         elif not self.api_key or self.client_secret:
             raise MoveworksValidationError(
                 "api_key", "is required (or client_id and client_secret for OAuth client credentials)"
             )
-        else:
-            check_header_value("api_key", self.api_key)
-        if isinstance(self.timeout, bool) or not isinstance(self.timeout, (int, float)):
-            raise MoveworksValidationError("timeout", f"{describe(self.timeout)} is not a number of seconds")
-        if not (math.isfinite(self.timeout) and 0 < self.timeout <= MAX_TIMEOUT):
-            raise MoveworksValidationError(
-                "timeout", f"{describe(self.timeout)} is not a number of seconds in (0, {MAX_TIMEOUT:g}]"
-            )
+        _check_timeout(self.timeout)
         if (
             isinstance(self.max_retries, bool)
             or not isinstance(self.max_retries, int)
@@ -83,9 +82,15 @@ class ClientConfig:
                 "max_retries",
                 f"{describe(self.max_retries)} is not a whole number from 0 to {MAX_RETRIES_LIMIT}",
             )
-        if not isinstance(self.verify, (bool, str)):
-            raise MoveworksValidationError("verify", f"{describe(self.verify)} is not true, false or a path")
+        set_(self, "verify", _checked_verify(self.verify))
         if self.proxies is not None:
+            if not isinstance(self.proxies, Mapping):
+                raise MoveworksValidationError(
+                    "proxies", 'must map URL schemes to proxy URLs: {"https": "http://proxy:3128"}'
+                )
+            for scheme, url in self.proxies.items():
+                if scheme != "no_proxy":
+                    check_proxy_url(f"proxies (the {scheme!r} proxy)", url)
             set_(self, "proxies", dict(self.proxies))
 
     @property
@@ -96,3 +101,42 @@ class ClientConfig:
     def secret(self) -> str:
         """The API key, or the OAuth client secret."""
         return (self.client_secret if self.uses_oauth else self.api_key) or ""
+
+
+def _credential(name: str, value: Any) -> str | None:
+    """A credential ready for a header or a form: whitespace around it (a pasted key's line
+    break) removed with a warning; anything a header cannot carry refused, never quoted."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise MoveworksValidationError(name, f"must be a string, got {type(value).__name__}")
+    stripped = value.strip(" \t\r\n\f\v")
+    if stripped != value:
+        _log.warning(
+            "The Moveworks %s had whitespace (spaces, tabs or line breaks) around it; it was removed", name
+        )
+    return check_header_value(name, stripped) or None
+
+
+def _check_timeout(value: Any) -> None:
+    problem = f"{describe(value)} is not a number of seconds in (0, {MAX_TIMEOUT:g}]"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise MoveworksValidationError("timeout", problem)
+    try:
+        usable = math.isfinite(value) and 0 < value <= MAX_TIMEOUT
+    except OverflowError:  # an int too large for a float
+        usable = False
+    if not usable:
+        raise MoveworksValidationError("timeout", problem)
+
+
+def _checked_verify(value: Any) -> bool | str:
+    """``True``, ``False``, or a CA bundle file or folder of hashed certificates that exists."""
+    if isinstance(value, bool):
+        return value
+    if not isinstance(value, str) or not value.strip():
+        raise MoveworksValidationError("verify", f"{describe(value)} is not True, False or a CA bundle path")
+    path = os.path.expanduser(value.strip())
+    if not os.path.exists(path):
+        raise MoveworksValidationError("verify", f"{describe(value)} is not an existing CA bundle path")
+    return path

@@ -27,6 +27,9 @@ from airflow_provider_moveworks.validation import header_value_problem
 MIN_TOKEN_LIFETIME = 1.0
 # The most values of a token answer looked through for tokens to keep out of messages.
 MAX_TOKEN_ANSWER_NODES = 10_000
+# How a token endpoint refuses client credentials (RFC 6749, section 5.2); any other 4xx (404,
+# 405...) says the token URL is wrong.
+REFUSALS = (400, 401, 403)
 _THEN = "Every request of this task needs a token, so none is sent; the task's retries ask again"
 
 
@@ -73,7 +76,9 @@ class TokenEndpoint:
                 f"The OAuth token endpoint failed through its retries: {outcome}. {_THEN}",
                 retry_after=getattr(outcome, "retry_after", None),
             )
-        if isinstance(outcome, MoveworksClientError):  # an answer, but neither a token nor a refusal
+        if isinstance(outcome, MoveworksClientError) or (  # an answer, but neither a token nor a refusal
+            isinstance(outcome, MoveworksAuthenticationError) and outcome.status not in REFUSALS
+        ):
             raise MoveworksTokenError(f"The OAuth token endpoint gave no usable token: {outcome}. {_THEN}")
         raise outcome
 

@@ -8,6 +8,7 @@ Repeating the PATCH is safe: both of its fields set absolute values.
 from __future__ import annotations
 
 import random
+import re
 import time
 from collections.abc import Callable
 from email.utils import parsedate_to_datetime
@@ -16,6 +17,7 @@ from typing import TypeVar, cast
 from airflow_provider_moveworks.exceptions import MoveworksAPIError, MoveworksError
 
 T = TypeVar("T")
+_DELAY_SECONDS = re.compile(r"[0-9]+(\.[0-9]+)?")
 
 INITIAL_BACKOFF = 0.5
 MAX_BACKOFF = 60.0
@@ -35,8 +37,9 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
         return None
     value = value.strip()
     try:
-        # Python's float() also reads "1_000" and digits of other scripts; a header does not.
-        if not value.isascii() or "_" in value:
+        # delay-seconds is digits (a fraction tolerated); float() alone also reads "1e2", "+3",
+        # "1_000" and digits of other scripts.
+        if not _DELAY_SECONDS.fullmatch(value):
             raise ValueError(value)
         seconds = float(value)
     except ValueError:

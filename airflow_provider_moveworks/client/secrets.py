@@ -15,7 +15,7 @@ import json
 import re
 import sys
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from urllib.parse import quote, quote_plus, unquote, unquote_plus, urlsplit
 
 # JSON encoders that write more characters as \u escapes than JSON needs, to be safe in HTML:
@@ -180,12 +180,12 @@ class SecretRegistry:
         return holds_secret(text, self._credentials)
 
 
-def proxy_secrets(proxies: Mapping[str, str] | None) -> set[str]:
+def proxy_secrets(urls: Iterable[str]) -> set[str]:
     """What to keep out of messages: each proxy URL that carries credentials, its password
     alone, and the Basic credentials sent to the proxy (base64 of ``user:password``, which a
     proxy may echo). A proxy's bare address is no secret."""
     secrets: set[str] = set()
-    for url in (proxies or {}).values():
+    for url in urls:
         parts = urlsplit(url.strip())
         if parts.username or parts.password:
             secrets.add(url)

@@ -23,7 +23,12 @@ from airflow_provider_moveworks import __version__
 from airflow_provider_moveworks.client.call import ApiCall, transport_error
 from airflow_provider_moveworks.client.deadline import AttemptDeadline, DeadlineAdapter
 from airflow_provider_moveworks.client.responses import request_id
-from airflow_provider_moveworks.exceptions import MoveworksClientError, MoveworksError
+from airflow_provider_moveworks.exceptions import (
+    MoveworksClientError,
+    MoveworksError,
+    MoveworksValidationError,
+)
+from airflow_provider_moveworks.validation import check_proxy_url
 
 USER_AGENT = f"airflow-provider-moveworks/{__version__}"
 # The largest answer read (after decompression): a page of 100 conversations is far smaller.
@@ -68,6 +73,7 @@ class Transport:
         self._session.mount("https://", adapter)
         self._session.mount("http://", adapter)
         self._session.headers.update({**headers, "Accept": "application/json", "User-Agent": USER_AGENT})
+        self.proxy_urls = sorted({url for chosen in self._proxies.values() for url in chosen.values()})
         self._in_flight: set[AttemptDeadline] = set()
         self._in_flight_lock = threading.Lock()
         self.requests = 0  # attempts started (the client's stats read it)
@@ -154,19 +160,33 @@ def _origin(url: str) -> str:
 
 
 def _proxies_for(url: str, proxies: Mapping[str, str] | None) -> dict[str, str]:
-    """The proxies for ``url``: the connection's, then the environment's for the keys it leaves
-    (``no_proxy`` applied), as requests itself would choose them; none for plain http."""
+    """The proxies for ``url``: the config's, then the environment's for the keys it leaves
+    (``no_proxy`` applied), as requests itself would choose them; none for plain http. A proxy
+    from the environment is checked as the config's are."""
     if urlsplit(url).scheme == "http":
         return {}
-    chosen = dict(get_environ_proxies(url, no_proxy=(proxies or {}).get("no_proxy")))
+    from_environment = get_environ_proxies(url, no_proxy=(proxies or {}).get("no_proxy"))
+    chosen = {key: value for key, value in from_environment.items() if key not in (proxies or {})}
+    for key, value in chosen.items():
+        if key != "no":
+            check_proxy_url(f"the {key!r} proxy of the environment ({key.upper()}_PROXY)", value)
     chosen.update(proxies or {})
-    chosen.pop("no_proxy", None)
+    for key in ("no_proxy", "no"):
+        chosen.pop(key, None)
     return chosen
 
 
 def _ca_bundle_from_environment(verify: bool | str) -> bool | str:
     """``REQUESTS_CA_BUNDLE`` or ``CURL_CA_BUNDLE`` when verification is on with the default CAs,
-    as requests reads them."""
-    if verify is True:
-        return os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
-    return verify
+    as requests reads them; one that does not exist is refused now, not at every request."""
+    if verify is not True:
+        return verify
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        path = os.environ.get(name)
+        if path:
+            if not os.path.exists(path):
+                raise MoveworksValidationError(
+                    f"the environment variable {name}", f"{path!r} is not an existing CA bundle path"
+                )
+            return path
+    return True

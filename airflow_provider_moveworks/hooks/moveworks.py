@@ -132,12 +132,14 @@ class MoveworksHook(BaseHook):
         return self.get_conn().list_conversations(archived=archived, page_size=page_size)
 
     def test_connection(self) -> tuple[bool, str]:
-        """Lists one conversation (changes nothing) in one attempt of at most 10 s, and says
-        which of the URL, the credentials and the assistant name failed."""
+        """Lists one conversation (changes nothing) in one attempt, at most 10 s in all (the
+        token request included), and says which of the base URL, the token URL, the
+        credentials and the assistant name failed."""
         try:
             config = self.settings
+            attempts = 2 if config.uses_oauth else 1
             quick = dataclasses.replace(
-                config, timeout=min(config.timeout, TEST_CONNECTION_TIMEOUT), max_retries=0
+                config, timeout=min(config.timeout, TEST_CONNECTION_TIMEOUT / attempts), max_retries=0
             )
             with self.new_client(quick) as client:
                 next(client.list_conversations(page_size=1), None)
@@ -175,4 +177,6 @@ def _culprit(error: MoveworksError) -> str:
         return "The OAuth token URL gave no token"
     if isinstance(error, MoveworksPermissionError):
         return "The assistant name was refused"
+    if getattr(error, "status", None) == 429 or (getattr(error, "status", None) or 0) >= 500:
+        return "Moveworks is unavailable or busy now"
     return "The base URL could not be used"

@@ -153,14 +153,27 @@ def test_the_proxy_environment_is_read_once_when_the_client_is_built(monkeypatch
     ] * 3
 
 
-def test_the_ca_bundle_variable_is_read_once_when_the_client_is_built(monkeypatch, mocker) -> None:
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/first/bundle.pem")
+def test_the_ca_bundle_variable_is_read_once_when_the_client_is_built(monkeypatch, tmp_path) -> None:
+    first, second = tmp_path / "first.pem", tmp_path / "second.pem"
+    first.write_text("")
+    second.write_text("")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(first))
     client = MoveworksClient(ClientConfig(base_url=BASE_URL, api_key=API_KEY, assistant_name=ASSISTANT))
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/second/bundle.pem")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(second))
     with responses.RequestsMock() as api:
         api.patch(CONV_URL, json=conversation(archived=True))
         client.update_conversation(CONV_ID, archived=True)
-        assert api.calls[0].request.req_kwargs["verify"] == "/etc/first/bundle.pem"
+        assert api.calls[0].request.req_kwargs["verify"] == str(first)
+
+
+def test_a_ca_bundle_variable_naming_no_file_is_refused_when_the_client_is_built(monkeypatch) -> None:
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/nonexistent/bundle.pem")
+    with pytest.raises(MoveworksValidationError) as raised:
+        MoveworksClient(ClientConfig(base_url=BASE_URL, api_key=API_KEY, assistant_name=ASSISTANT))
+    assert (raised.value.field, raised.value.reason) == (
+        "the environment variable REQUESTS_CA_BUNDLE",
+        "'/nonexistent/bundle.pem' is not an existing CA bundle path",
+    )
 
 
 def test_the_bulk_operator_s_old_import_path_warns_and_finds_it() -> None:
@@ -184,7 +197,7 @@ def test_a_short_key_is_neither_refused_in_a_title_nor_cut_out_of_answers(key, c
         if len(key) < 5:
             with caplog.at_level(logging.WARNING):
                 assert client.update_conversation(CONV_ID, title=title)["title"] == title
-            assert caplog.records == []
+            assert [r.getMessage() for r in caplog.records if "different title" in r.getMessage()] == []
             assert client.redact(f"{key} notes") == f"{key} notes"
         else:
             with pytest.raises(MoveworksValidationError, match="holds this connection's API key"):
@@ -224,3 +237,122 @@ def test_a_session_is_not_trusted_to_read_the_environment_per_request() -> None:
     session = client._transport._session
     assert isinstance(session, requests.Session)
     assert session.trust_env is False
+
+
+def test_a_credential_shorter_than_5_characters_is_warned_about(caplog) -> None:
+    with caplog.at_level(logging.WARNING):
+        MoveworksClient(ClientConfig(base_url=BASE_URL, api_key="dev1", assistant_name=ASSISTANT))
+    assert [r.getMessage() for r in caplog.records] == [
+        "The Moveworks credential is shorter than 5 characters: it is not masked in logs and messages "
+        "(a longer one would match ordinary words)"
+    ]
+
+
+def test_whitespace_around_a_key_is_removed_with_a_warning_and_the_trimmed_key_is_kept_secret(caplog) -> None:
+    with caplog.at_level(logging.WARNING):
+        config = ClientConfig(base_url=BASE_URL, api_key=f"{API_KEY} \n", assistant_name=ASSISTANT)
+    assert config.api_key == API_KEY
+    assert "api_key had whitespace" in caplog.text
+    assert MoveworksClient(config).redact(f"echo Bearer {API_KEY}") == "echo Bearer ***"
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "reason"),
+    [
+        ({"api_key": 12345678}, "api_key", "must be a string, got int"),
+        ({"api_key": b"k" * 8}, "api_key", "must be a string, got bytes"),
+        ({"client_id": 123, "client_secret": "s" * 8}, "client_id", "must be a string, got int"),
+        ({"api_key": "k" * 8, "timeout": 10**400}, "timeout", "is not a number of seconds in (0, 600]"),
+        (
+            {"api_key": "k" * 8, "proxies": "http://proxy:3128"},
+            "proxies",
+            "must map URL schemes to proxy URLs",
+        ),
+        (
+            {"api_key": "k" * 8, "proxies": {"https": 3128}},
+            "proxies (the 'https' proxy)",
+            "must be a URL string, got int",
+        ),
+        (
+            {"api_key": "k" * 8, "proxies": {"https": "http://u:pw@[bad"}},
+            "proxies (the 'https' proxy)",
+            "has a malformed host or a port that is not a number from 0 to 65535",
+        ),
+        (
+            {"api_key": "k" * 8, "proxies": {"https": "ftp://proxy"}},
+            "proxies (the 'https' proxy)",
+            "must be an absolute URL with one of the schemes",
+        ),
+        (
+            {"api_key": "k" * 8, "verify": "/nonexistent/ca.pem"},
+            "verify",
+            "'/nonexistent/ca.pem' is not an existing CA bundle path",
+        ),
+        ({"api_key": "k" * 8, "verify": ""}, "verify", "'' is not True, False or a CA bundle path"),
+    ],
+)
+def test_config_values_of_the_wrong_kind_are_validation_errors(fields, field, reason) -> None:
+    with pytest.raises(MoveworksValidationError) as raised:
+        ClientConfig(**{"base_url": BASE_URL, "assistant_name": ASSISTANT, **fields})
+    assert raised.value.field == field
+    assert reason in raised.value.reason
+    assert "pw" not in str(raised.value)
+
+
+def test_a_proxy_from_the_environment_is_kept_secret_and_a_malformed_one_refused(monkeypatch) -> None:
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTPS_PROXY", "http://u:env-proxy-pw@127.0.0.1:3128")
+    client = MoveworksClient(ClientConfig(base_url=BASE_URL, api_key=API_KEY, assistant_name=ASSISTANT))
+    assert client.redact("via http://u:env-proxy-pw@127.0.0.1:3128 (env-proxy-pw)") == "via *** (***)"
+    monkeypatch.setenv("HTTPS_PROXY", "http://u:env-proxy-pw@127.0.0.1:99999")
+    with pytest.raises(MoveworksValidationError) as raised:
+        MoveworksClient(ClientConfig(base_url=BASE_URL, api_key=API_KEY, assistant_name=ASSISTANT))
+    assert raised.value.field == "the 'https' proxy of the environment (HTTPS_PROXY)"
+    assert "env-proxy-pw" not in str(raised.value)
+
+
+def test_close_ends_a_call_waiting_to_retry_and_nothing_more_is_sent() -> None:
+    import threading
+    import time
+
+    config = ClientConfig(base_url=BASE_URL, api_key=API_KEY, assistant_name=ASSISTANT, max_retries=3)
+    client = MoveworksClient(config)
+    outcome: dict[str, BaseException] = {}
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as api:
+        api.patch(
+            CONV_URL,
+            status=503,
+            headers={"Retry-After": "10"},
+            json={"error": {"code": "UNAVAILABLE", "message": "m"}},
+        )
+
+        def call() -> None:
+            try:
+                client.update_conversation(CONV_ID, archived=True)
+            except BaseException as error:
+                outcome["error"] = error
+
+        thread = threading.Thread(target=call)
+        thread.start()
+        while not api.calls:
+            time.sleep(0.01)
+        started = time.monotonic()
+        client.close()
+        thread.join(5)
+        assert time.monotonic() - started < 1
+        assert len(api.calls) == 1
+    assert type(outcome["error"]).__name__ == "MoveworksCancelledError"
+
+
+@pytest.mark.parametrize("header", ["1e2", "+3", "1_0", "\u0663"])
+def test_a_retry_after_that_is_not_digits_is_no_wait(header) -> None:
+    from airflow_provider_moveworks.client.retry import parse_retry_after
+
+    assert parse_retry_after(header) is None
+
+
+def test_the_package_lists_its_lazy_names() -> None:
+    import airflow_provider_moveworks.client as package
+
+    assert {"ClientConfig", "MoveworksClient"} <= set(dir(package))

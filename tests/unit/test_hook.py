@@ -30,7 +30,7 @@ from airflow_provider_moveworks.exceptions import (
 )
 from airflow_provider_moveworks.hooks.moveworks import MoveworksHook
 from airflow_provider_moveworks.version_compat import AirflowFailException
-from tests.conftest import API_KEY, ASSISTANT, BASE_URL
+from tests.conftest import API_KEY, ASSISTANT, BASE_URL, CLIENT_ID, TOKEN_URL
 
 CONV_ID = "conv_01ARZ3NDEKTSV4RRFFQ69G5FAV"
 CONV_URL = f"{BASE_URL}/conversations/{CONV_ID}"
@@ -446,7 +446,7 @@ def test_test_connection_reports_the_failure(set_connection, api) -> None:
     [
         (401, "UNAUTHORIZED", "The credentials were refused"),
         (404, "NOT_FOUND", "The base URL could not be used"),
-        (503, "UNAVAILABLE", "The base URL could not be used"),
+        (503, "UNAVAILABLE", "Moveworks is unavailable or busy now"),
     ],
 )
 def test_test_connection_makes_one_short_attempt_and_names_what_failed(
@@ -464,12 +464,15 @@ def test_test_connection_makes_one_short_attempt_and_names_what_failed(
 @pytest.mark.parametrize(
     ("verify", "expected"),
     # The default (verify on) keeps honouring a corporate REQUESTS_CA_BUNDLE; an explicit setting wins.
-    [("false", False), (None, "/etc/some/other/bundle.pem")],
+    [("false", False), (None, "bundle")],
 )
 def test_the_connection_verify_wins_over_requests_ca_bundle(
-    set_connection, api, monkeypatch, verify, expected
+    set_connection, api, monkeypatch, tmp_path, verify, expected
 ) -> None:
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/some/other/bundle.pem")
+    bundle = tmp_path / "bundle.pem"
+    bundle.write_text("")
+    expected = str(bundle) if expected == "bundle" else expected
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(bundle))
     set_connection(extra={"assistant_name": ASSISTANT, "verify": verify})
     api.patch(CONV_URL, json=CONVERSATION)
     MoveworksHook().update_conversation(CONV_ID, archived=True)
@@ -790,3 +793,39 @@ def test_every_part_of_an_answer_quoted_in_an_error_is_redacted(
 
     assert "***" in str(raised.value)
     assert API_KEY not in repr(raised.value)
+
+
+def test_a_token_url_answering_404_is_named_as_the_token_url_not_the_credentials(set_connection, api) -> None:
+    set_connection(
+        login=CLIENT_ID,
+        password="client-secret-1234",
+        extra={"assistant_name": ASSISTANT, "oauth_url": TOKEN_URL},
+    )
+    api.post(TOKEN_URL, status=404, json=error_body("NOT_FOUND", "no such path"))
+    ok, message = MoveworksHook().test_connection()
+    assert (ok, message.split(": ")[0]) == (False, "The OAuth token URL gave no token")
+
+
+def test_test_connection_with_oauth_gives_each_of_its_two_requests_half_of_10_seconds(
+    set_connection, api, mocker
+) -> None:
+    set_connection(
+        login=CLIENT_ID,
+        password="client-secret-1234",
+        extra={"assistant_name": ASSISTANT, "oauth_url": TOKEN_URL},
+    )
+    api.post(TOKEN_URL, json={"access_token": "tok-12345", "expires_in": 3600, "token_type": "Bearer"})
+    api.get(f"{BASE_URL}/conversations", json={"conversations": [], "metadata": {}})
+    request = mocker.spy(requests.Session, "request")
+    assert MoveworksHook().test_connection()[0] is True
+    assert [call.kwargs["timeout"] for call in request.call_args_list] == [5.0, 5.0]
+
+
+def test_a_bad_hook_argument_is_named_as_the_hook_s_not_the_connection_s(set_connection) -> None:
+    set_connection()
+    with pytest.raises(MoveworksValidationError) as raised:
+        MoveworksHook(timeout=True).settings  # type: ignore[arg-type]  # noqa: B018
+    assert (raised.value.field, raised.value.reason) == (
+        "timeout (the hook's argument)",
+        "True is not a number",
+    )
