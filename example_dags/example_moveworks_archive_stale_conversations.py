@@ -115,6 +115,9 @@ with DAG(
     params={
         "max_age_days": Param(90, type="integer", minimum=1, description="archive what is older"),
         "work_dir": Param("file:///tmp/moveworks-archive-stale", type="string", description="output URI"),
+        "dry_run": Param(
+            False, type="boolean", description="preview: report what would change, send nothing"
+        ),
     },
     tags=["example", "moveworks"],
 ) as dag:
@@ -211,7 +214,13 @@ with DAG(
             remove_quietly(temporary)
             raise
         archived, selected = summary["updated"], selection["selected"]
-        print(f"Archived {archived} of {selected} conversations; audit in {folder / 'audit.csv'}")
+        if summary.get("dry_run"):
+            would = summary["would_update"]
+            print(
+                f"Dry run: would archive {would} of {selected} conversations; audit in {folder / 'audit.csv'}"
+            )
+        else:
+            print(f"Archived {archived} of {selected} conversations; audit in {folder / 'audit.csv'}")
         return {
             "audit_file": str(folder / "audit.csv"),
             "archived": summary["updated"],
@@ -224,6 +233,7 @@ with DAG(
         updates_file="{{ ti.xcom_pull(task_ids='select_stale')['folder'] }}/updates.jsonl",
         report_file="{{ ti.xcom_pull(task_ids='select_stale')['folder'] }}/report.jsonl",
         max_concurrency=8,
+        dry_run="{{ params.dry_run }}",
     )
     selection >> archive
     write_audit(selection, archive.output)

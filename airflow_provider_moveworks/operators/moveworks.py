@@ -17,6 +17,7 @@ from airflow_provider_moveworks.exceptions import (
     MoveworksValidationError,
 )
 from airflow_provider_moveworks.retry_policy import apply_default as apply_default_retry_policy
+from airflow_provider_moveworks.validation import parse_switch
 from airflow_provider_moveworks.version_compat import AirflowSkipException, BaseOperator, Context
 
 if TYPE_CHECKING:
@@ -43,6 +44,9 @@ class MoveworksUpdateConversationOperator(BaseOperator):
     :param assistant_name: overrides the connection's ``assistant_name`` extra (templated).
     :param if_not_found: what a 404 does: ``"fail"`` the task (default), ``"skip"`` it, or
         ``"ignore"`` it with a warning and return ``None``.
+    :param dry_run: send nothing: read the conversation (one GET) and return what would change,
+        ``{"dry_run": True, "conversation_id", "would_change": [fields], "current": conversation}``
+        (templated: a bool or true/false).
 
     Example::
 
@@ -59,6 +63,7 @@ class MoveworksUpdateConversationOperator(BaseOperator):
         "archived",
         "assistant_name",
         "moveworks_conn_id",
+        "dry_run",
     )
     ui_color = "#e7f0fd"
 
@@ -71,6 +76,7 @@ class MoveworksUpdateConversationOperator(BaseOperator):
         moveworks_conn_id: str = "moveworks_default",
         assistant_name: str | None = None,
         if_not_found: str = "fail",
+        dry_run: bool | str = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -83,6 +89,7 @@ class MoveworksUpdateConversationOperator(BaseOperator):
         self.assistant_name = assistant_name
         apply_default_retry_policy(self)
         self.if_not_found = if_not_found
+        self.dry_run = dry_run
 
     @cached_property
     def hook(self) -> MoveworksHook:
@@ -96,6 +103,8 @@ class MoveworksUpdateConversationOperator(BaseOperator):
         fields = ", ".join(name for name in ("title", "archived") if getattr(self, name) is not None)
         started = time.monotonic()
         try:
+            if parse_switch("dry_run", self.dry_run):
+                return self._preview(conversation_id)
             updated = self.hook.update_conversation(conversation_id, title=self.title, archived=self.archived)
         except MoveworksValidationError:
             raise  # checked before anything was sent
@@ -145,6 +154,26 @@ class MoveworksUpdateConversationOperator(BaseOperator):
             updates_file=None,
             counts=single_update_counts(self, self._outcome, succeeded=False),
         )
+
+    def _preview(self, conversation_id: str) -> dict[str, Any]:
+        """What the update would change, read with one GET; nothing is sent."""
+        from airflow_provider_moveworks.client.client import checked_update
+
+        body = checked_update(self.hook.get_conn().secrets, conversation_id, self.title, self.archived)[1]
+        current = self.hook.get_conversation(conversation_id)
+        changes = [name for name, value in body.items() if current.get(name) != value]
+        self._outcome = "would_update" if changes else "unchanged"
+        self.log.info(
+            "Conversation %s: dry run, nothing sent; %s",
+            conversation_id,
+            f"would change {' and '.join(changes)}" if changes else "already as asked",
+        )
+        return {
+            "dry_run": True,
+            "conversation_id": conversation_id,
+            "would_change": changes,
+            "current": current,
+        }
 
     def _not_found(self, error: MoveworksNotFoundError) -> None:
         if self.if_not_found == "skip":

@@ -220,6 +220,28 @@ def test_archive_stale_example_archives_exactly_the_old_unarchived_ones(
     )
 
 
+def test_archive_stale_example_previews_with_the_dry_run_param_and_changes_nothing(
+    load_dag, emulator_connection, tmp_path
+) -> None:
+    emu = emulator_connection
+    now = datetime.now(timezone.utc)
+    old = [emu.add_conversation(title=f"Old {n}", updated_at=now - timedelta(days=91 + n)) for n in range(3)]
+    before = emu.conversations()
+
+    run = load_dag("example_moveworks_archive_stale_conversations").test(
+        run_conf={"max_age_days": 90, "work_dir": tmp_path.as_uri(), "dry_run": True}
+    )
+
+    assert str(run.state) == "success"
+    assert emu.conversations() == before
+    assert emu.request_count(method="PATCH") == 0
+    (audit,) = tmp_path.glob("*/audit.csv")
+    rows = list(csv.DictReader(audit.open()))
+    assert sorted((r["conversation_id"], r["outcome"]) for r in rows) == sorted(
+        (c["conversation_id"], "would_update") for c in old
+    )
+
+
 def test_archive_stale_example_succeeds_when_nothing_is_stale(
     load_dag, emulator_connection, tmp_path
 ) -> None:

@@ -44,6 +44,7 @@ def test_template_fields_are_the_documented_ones() -> None:
         "archived",
         "assistant_name",
         "moveworks_conn_id",
+        "dry_run",
     )
 
 
