@@ -74,17 +74,21 @@ def test_a_dry_run_sends_no_patch_and_says_what_each_row_would_do(
     }
     assert summary["dry_run"] is True
     lines = [json.loads(line) for line in report.read_text().splitlines()]
-    assert sorted(
-        (line["row"], line["outcome"], line["message"]) for line in lines if line["outcome"] != "invalid"
-    ) == [
-        (1, "would_update", "would change title"),
-        (2, "unchanged", "already as asked; not sent"),
-        (3, "not_found", "not in the listing of conversations")
+    said = {line["row"]: (line["outcome"], line["message"]) for line in lines}
+    missing = (
+        "not in the listing of conversations"
         if current_state == "listing"
-        else (3, "not_found", lines[[l["row"] for l in lines].index(3)]["message"]),
-        (5, "duplicate", "same change as row 1; sent once"),
-        (6, "would_update", "would change title and archived"),
-    ]
+        else f"Reading conversation {MISSING}: Moveworks answered 404 NOT_FOUND"
+    )
+    assert said[3][0] == "not_found"
+    assert said[3][1].startswith(missing)
+    assert {row: said[row] for row in (1, 2, 5, 6)} == {
+        1: ("would_update", "would change title"),
+        2: ("unchanged", "already as asked; not sent"),
+        5: ("duplicate", "same change as row 1; sent once"),
+        6: ("would_update", "would change title and archived"),
+    }
+    assert said[4][0] == "invalid"
     assert all(line["dry_run"] is True for line in lines)
     gets = emu.request_count(method="GET", route="/conversations/{id}")
     lists = emu.request_count(method="GET", route="/conversations")
