@@ -19,6 +19,7 @@ ORDER = [
     "bulk_overhead.py",
     "bulk_throughput.py",
     "bulk_rate_limit.py",
+    "bulk_skip_unchanged.py",
     "bulk_memory.py",
 ]
 
