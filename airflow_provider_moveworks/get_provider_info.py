@@ -7,6 +7,13 @@ from typing import Any
 from airflow_provider_moveworks import __version__
 from airflow_provider_moveworks.connection_form import CONN_FIELDS, CONN_TYPE, UI_FIELD_BEHAVIOUR
 
+# The moveworks:// scheme: an assistant's conversations (airflow_provider_moveworks.assets).
+_ASSET_URIS = {
+    "schemes": ["moveworks"],
+    "handler": "airflow_provider_moveworks.assets.sanitize_uri",
+    "to_openlineage_converter": "airflow_provider_moveworks.assets.convert_asset_to_openlineage",
+}
+
 
 def get_provider_info() -> dict[str, Any]:
     return {
@@ -36,6 +43,8 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": ["airflow_provider_moveworks.hooks.moveworks"],
             }
         ],
+        "asset-uris": [_ASSET_URIS],
+        "dataset-uris": [_ASSET_URIS],
         "connection-types": [
             {
                 "connection-type": CONN_TYPE,

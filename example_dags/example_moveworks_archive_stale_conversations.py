@@ -37,6 +37,7 @@ from typing import IO, Any
 
 from airflow.providers.common.compat.sdk import DAG, ObjectStoragePath, Param, task
 
+from airflow_provider_moveworks.assets import moveworks_conversations_asset
 from airflow_provider_moveworks.operators.bulk import MoveworksBulkUpdateConversationsOperator
 
 # A cell starting with one of these is a formula to Excel, LibreOffice and Google Sheets; the
@@ -234,6 +235,8 @@ with DAG(
         report_file="{{ ti.xcom_pull(task_ids='select_stale')['folder'] }}/report.jsonl",
         max_concurrency=8,
         dry_run="{{ params.dry_run }}",
+        # Tells example_moveworks_archive_digest (scheduled on it) what changed.
+        outlets=[moveworks_conversations_asset("moveworks_default")],
     )
     selection >> archive
     write_audit(selection, archive.output)

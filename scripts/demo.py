@@ -1,4 +1,4 @@
-"""`make demo`: the four example DAGs end to end on a real Airflow against a local Moveworks emulator.
+"""`make demo`: the five example DAGs end to end on a real Airflow against a local Moveworks emulator.
 
 Prepares a throwaway AIRFLOW_HOME with its SQLite database, starts the emulator with seed data,
 points ``moveworks_default`` at it, runs each example DAG with ``airflow dags test``, prints what
@@ -93,6 +93,7 @@ def plan(conversations: dict[str, dict[str, Any]]) -> list[tuple[str, dict[str, 
             "example_moveworks_archive_stale_conversations",
             {"max_age_days": MAX_AGE_DAYS, "work_dir": (WORK / "archive").as_uri()},
         ),
+        ("example_moveworks_archive_digest", {"digest_dir": (WORK / "digest").as_uri()}),
         (
             "example_moveworks_sharded_archive",
             {"export": export_path.as_uri(), "work_dir": (WORK / "sharded").as_uri(), "shards": SHARDS},

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Sequence
-from functools import partial
+from functools import cached_property, partial
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_moveworks.retry_policy import apply_default as apply_default_retry_policy
@@ -19,6 +19,7 @@ from airflow_provider_moveworks.version_compat import BaseOperator, Context
 if TYPE_CHECKING:
     from airflow_provider_moveworks.bulk.runner import BulkRun
     from airflow_provider_moveworks.client.client import MoveworksClient
+    from airflow_provider_moveworks.hooks.moveworks import MoveworksHook
     from airflow_provider_moveworks.version_compat import ObjectStoragePath
 
 IF_NOT_FOUND_CHOICES = ("report", "fail")
@@ -202,13 +203,16 @@ class MoveworksBulkUpdateConversationsOperator(BaseOperator):
     # The try in progress, for on_kill (which Airflow calls from a signal handler).
     _run: BulkRun | None = None
 
+    @cached_property
+    def hook(self) -> MoveworksHook:
+        from airflow_provider_moveworks.hooks.moveworks import MoveworksHook
+
+        return MoveworksHook(self.moveworks_conn_id, assistant_name=self.assistant_name)
+
     def _client_factory(self) -> Callable[..., MoveworksClient]:
         """Builds the one client (one pooled session) shared by every worker thread; the run
         adds its rate limiter and stop event."""
-        from airflow_provider_moveworks.hooks.moveworks import MoveworksHook
-
-        hook = MoveworksHook(self.moveworks_conn_id, assistant_name=self.assistant_name)
-        return partial(hook.new_client, pool_maxsize=self.max_concurrency, sleep=self._client_sleep)
+        return partial(self.hook.new_client, pool_maxsize=self.max_concurrency, sleep=self._client_sleep)
 
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_provider_moveworks.bulk.rows import RowSource
@@ -248,6 +252,12 @@ class MoveworksBulkUpdateConversationsOperator(BaseOperator):
             raise
         self._summary = summary
         self.log.info("Bulk update summary: %s", {k: v for k, v in summary.items() if k != "failures"})
+        from airflow_provider_moveworks.assets import asset_uri, record_changes
+
+        settings = self.hook.settings
+        changed = bool(summary["updated"]) and not summary["dry_run"]
+        uri = asset_uri(settings.base_url, settings.assistant_name)
+        record_changes(self, context, summary, uri=uri, changed=changed)
         return summary
 
     def on_kill(self) -> None:

@@ -104,7 +104,9 @@ class MoveworksUpdateConversationOperator(BaseOperator):
         started = time.monotonic()
         try:
             if parse_switch("dry_run", self.dry_run):
-                return self._preview(conversation_id)
+                preview = self._preview(conversation_id)
+                self._record_changes(context, changed=False)
+                return preview
             updated = self.hook.update_conversation(conversation_id, title=self.title, archived=self.archived)
         except MoveworksValidationError:
             raise  # checked before anything was sent
@@ -119,6 +121,7 @@ class MoveworksUpdateConversationOperator(BaseOperator):
                 _ms_since(started),
             )
             if isinstance(error, MoveworksNotFoundError) and self.if_not_found != "fail":
+                self._record_changes(context, changed=False)
                 self._not_found(error)
                 return None
             raise
@@ -126,7 +129,18 @@ class MoveworksUpdateConversationOperator(BaseOperator):
         self.log.info(
             "Conversation %s: %s updated, 200 in %.0f ms", conversation_id, fields, _ms_since(started)
         )
+        self._record_changes(context, changed=True)
         return updated
+
+    def _record_changes(self, context: Context, *, changed: bool) -> None:
+        """The asset event of a Moveworks outlet, with this update's counts (see ``assets``)."""
+        from airflow_provider_moveworks.assets import asset_uri, record_changes
+
+        settings = self.hook.settings
+        counts = {"updated": int(changed), "not_found": int(self._outcome == "not_found")}
+        counts["unchanged"] = int(self._outcome == "unchanged")
+        uri = asset_uri(settings.base_url, settings.assistant_name)
+        record_changes(self, context, counts, uri=uri, changed=changed)
 
     # What the last run did ("updated", "not_found", "failed"), for lineage; None if nothing was sent.
     _outcome: str | None = None

@@ -4,6 +4,7 @@ runs to success under ``dag.test()`` leaving the emulator in exactly the state i
 from __future__ import annotations
 
 import csv
+import json
 import socket
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -240,6 +241,35 @@ def test_archive_stale_example_previews_with_the_dry_run_param_and_changes_nothi
     assert sorted((r["conversation_id"], r["outcome"]) for r in rows) == sorted(
         (c["conversation_id"], "would_update") for c in old
     )
+
+
+def test_the_digest_example_reads_the_counts_of_the_stale_archive_s_asset_event(
+    load_dag, emulator_connection, tmp_path
+) -> None:
+    emu = emulator_connection
+    now = datetime.now(timezone.utc)
+    for n in range(2):
+        emu.add_conversation(title=f"Old {n}", updated_at=now - timedelta(days=120 + n))
+    archive = load_dag("example_moveworks_archive_stale_conversations").test(
+        run_conf={"max_age_days": 90, "work_dir": (tmp_path / "work").as_uri()}
+    )
+    assert str(archive.state) == "success"
+
+    digest = load_dag("example_moveworks_archive_digest").test(
+        run_conf={"digest_dir": (tmp_path / "digest").as_uri()}
+    )
+
+    assert str(digest.state) == "success"
+    (written,) = (tmp_path / "digest").glob("*.json")
+    (line,) = json.loads(written.read_text())
+    assert line["conversations"].startswith("moveworks://127.0.0.1:")
+    assert line["changed_by"].startswith("example_moveworks_archive_stale_conversations/archive (")
+    assert {k: line[k] for k in ("updated", "not_found", "failed", "unchanged")} == {
+        "updated": 2,
+        "not_found": 0,
+        "failed": 0,
+        "unchanged": 0,
+    }
 
 
 def test_archive_stale_example_succeeds_when_nothing_is_stale(
