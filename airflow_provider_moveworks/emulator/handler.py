@@ -169,7 +169,11 @@ class EmulatorHandler(BaseHTTPRequestHandler):
 
     def _read_body(self) -> bytes:
         if self.request_headers.get("transfer-encoding", "").lower() == "chunked":
-            return self._read_chunked()
+            try:
+                return _read_chunked(self.rfile)
+            except ApiError:
+                self.close_connection = True  # the rest of the body cannot be skipped reliably
+                raise
         length = (self.request_headers.get("content-length") or "0").strip()
         if not length.isdigit() or int(length) > MAX_BODY:
             self.close_connection = True  # the body cannot be skipped reliably
@@ -178,26 +182,6 @@ class EmulatorHandler(BaseHTTPRequestHandler):
         if len(data) < int(length):
             raise _Gone
         return data
-
-    def _read_chunked(self) -> bytes:
-        chunks: list[bytes] = []
-        total = 0
-        while True:
-            line = self.rfile.readline(1024)
-            try:
-                size = int(line.split(b";")[0].strip(), 16)
-            except ValueError:
-                raise _Gone from None
-            total += size
-            if total > MAX_BODY:
-                self.close_connection = True
-                raise ApiError(400, "INVALID_INPUT", "Request body too large")
-            if size == 0:
-                while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
-                    pass  # discard trailers
-                return b"".join(chunks)
-            chunks.append(self.rfile.read(size))
-            self.rfile.readline(1024)
 
     # -- dispatch --
     def _dispatch(self) -> None:
@@ -305,3 +289,24 @@ class EmulatorHandler(BaseHTTPRequestHandler):
         return self._finish(decision, reply)
 
     do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = do_HEAD = do_OPTIONS = _dispatch
+
+
+def _read_chunked(rfile: Any) -> bytes:
+    """A chunked request body, trailers discarded."""
+    chunks: list[bytes] = []
+    total = 0
+    while True:
+        line = rfile.readline(1024)
+        try:
+            size = int(line.split(b";")[0].strip(), 16)
+        except ValueError:
+            raise _Gone from None
+        total += size
+        if total > MAX_BODY:
+            raise ApiError(400, "INVALID_INPUT", "Request body too large")
+        if size == 0:
+            while rfile.readline(1024) not in (b"\r\n", b"\n", b""):
+                pass  # discard trailers
+            return b"".join(chunks)
+        chunks.append(rfile.read(size))
+        rfile.readline(1024)

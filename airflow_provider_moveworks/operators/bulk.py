@@ -62,28 +62,19 @@ class MoveworksBulkUpdateConversationsOperator(BaseOperator):
     seconds apart); only then do they count as failed.
 
     **Outcomes.** Each row has exactly one outcome: ``updated``, ``not_found`` (404), ``failed``,
-    ``invalid`` or ``duplicate``. 404s are reported (``if_not_found="report"``) or fail the task
-    at the end (``"fail"``); other errors fail the task once every row was tried, with
-    :class:`~airflow_provider_moveworks.exceptions.MoveworksBulkUpdateError` (its ``summary``
-    attribute holds the summary).
+    ``invalid``, ``duplicate``, ``unchanged`` or, in a dry run, ``would_update``. Failed rows (and
+    404s with ``if_not_found="fail"``) fail the task once every row was tried, with
+    :class:`~airflow_provider_moveworks.exceptions.MoveworksBulkUpdateError` (``summary`` holds
+    the summary).
 
-    **Stopping.** ``on_kill`` (SIGTERM, the task marked failed), ``execution_timeout``, a refused
-    credential, a failing token endpoint, a ``Retry-After`` above the hook's cap and any
-    unexpected error in a worker (e.g. a report that cannot be written) stop the run within about
-    two seconds: nothing more is sent, every wait ends, the report keeps every answered row.
+    **Stopping and resuming.** ``on_kill``, ``execution_timeout``, a refused credential and the
+    other causes in docs/bulk.md stop the run within about two seconds, the report keeping every
+    answered row. A retry of the same task instance skips the rows an earlier try updated, kept
+    in ``context["task_state_store"]`` (Airflow 3.3+), else in ``report_file``.
 
-    **Resuming.** A retry of the same task instance skips the rows an earlier try updated with
-    the same change: the progress lives in ``context["task_state_store"]`` (Airflow 3.3+), else
-    in ``report_file`` (only lines written for this DAG run, task, map index and input count).
-    On Airflow 3.3+ the operator's default ``retry_policy`` retries a long throttle after the
-    server's ``Retry-After`` and fails permanent errors at once; one given by the DAG wins.
-
-    Returns (XCom) the summary: ``total``, ``updated``, ``not_found``, ``failed``, ``invalid``,
-    ``duplicates`` (``total`` is their sum), ``resumed`` (of ``updated``, carried over from an
-    earlier try), ``requests``, ``retries`` (the hook's retries plus rows
-    re-sent by retry passes), ``throttled`` (429s), ``duration_seconds`` and ``failures``: the
-    first 100 rows that were not updated (outcome ``not_found``, ``failed`` or ``invalid``), each
-    ``{row, conversation_id, outcome, status, code, message}``, in row order.
+    Returns (XCom) the summary: the count of each outcome (``total`` is their sum), ``dry_run``,
+    ``resumed``, ``requests``, ``retries``, ``throttled``, ``duration_seconds`` and ``failures``
+    (the first 100 rows not updated, in row order); docs/bulk.md describes each.
 
     :param updates: a list of update mappings (templated).
     :param updates_file: a local path or object-storage URI of a JSONL or CSV file (templated); a
