@@ -37,7 +37,7 @@ with DAG(
         assert run_id is not None
         events = [event for found in (triggering_asset_events or {}).values() for event in found]
         if not events and inlet_events is not None:  # triggered by hand: the latest event
-            events = list(inlet_events[CONVERSATIONS])[-1:]
+            events = list(inlet_events[CONVERSATIONS].ascending(False).limit(1))
         lines = [
             {
                 "conversations": event.asset.uri,

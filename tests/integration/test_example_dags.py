@@ -229,9 +229,11 @@ def test_archive_stale_example_previews_with_the_dry_run_param_and_changes_nothi
     old = [emu.add_conversation(title=f"Old {n}", updated_at=now - timedelta(days=91 + n)) for n in range(3)]
     before = emu.conversations()
 
-    run = load_dag("example_moveworks_archive_stale_conversations").test(
-        run_conf={"max_age_days": 90, "work_dir": tmp_path.as_uri(), "dry_run": True}
-    )
+    # A DAG object of its own: dag.test() writes run_conf into the Param objects of the tasks it
+    # runs (in-process), and later tests run the session's shared DAG object.
+    path = EXAMPLE_DAGS / "example_moveworks_archive_stale_conversations.py"
+    dag = DagBag(dag_folder=str(path)).get_dag("example_moveworks_archive_stale_conversations")
+    run = dag.test(run_conf={"max_age_days": 90, "work_dir": tmp_path.as_uri(), "dry_run": True})
 
     assert str(run.state) == "success"
     assert emu.conversations() == before
