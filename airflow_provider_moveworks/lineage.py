@@ -85,6 +85,7 @@ def operator_lineage(
     assistant_name: str | None,
     updates_file: Any,
     counts: Mapping[str, Any] | None,
+    writes: bool = True,
 ) -> Any:
     """The lineage of one run. ``counts`` is ``None`` when the run ended before counting anything
     (then no run facet); a connection that cannot be read gives no output dataset, an
@@ -95,11 +96,13 @@ def operator_lineage(
             inputs.append(file_dataset(updates_file))
     outputs = []
     # Lineage never fails a task: a connection that is missing or unusable only drops the output.
+    # A dry run (``writes=False``) has none.
     with contextlib.suppress(Exception):
         from airflow_provider_moveworks.hooks.moveworks import MoveworksHook
 
         settings = MoveworksHook(moveworks_conn_id, assistant_name=assistant_name).settings
-        outputs.append(conversations_dataset(settings.base_url, settings.assistant_name))
+        if writes:
+            outputs.append(conversations_dataset(settings.base_url, settings.assistant_name))
     run_facets = {}
     if counts is not None:
         values = {key: int(counts.get(key, 0)) for key in COUNTS}

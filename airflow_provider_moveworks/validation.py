@@ -101,15 +101,15 @@ def validate_title(value: Any) -> str:
 
 def parse_archived(value: Any) -> bool:
     """A bool, 0 or 1, or (as rendered templates give) one of the boolean words in any case."""
-    if isinstance(value, int) and not isinstance(value, bool) and value in (0, 1):
-        return bool(value)
     return parse_switch("archived", value)
 
 
 def parse_switch(field: str, value: Any) -> bool:
-    """A bool, or (a rendered template) one of the boolean words in any case."""
+    """A bool, 0 or 1, or (a rendered template) one of the boolean words in any case."""
     if isinstance(value, bool):
         return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
     if isinstance(value, str):
         word = value.strip().lower()
         if word in TRUE_WORDS:

@@ -246,9 +246,11 @@ class MoveworksBulkUpdateConversationsOperator(BaseOperator):
         from airflow_provider_moveworks.assets import asset_uri, record_changes
 
         settings = self.hook.settings
-        changed = bool(summary["updated"]) and not summary["dry_run"]
+        # This try's updates: rows an earlier try updated were announced by that try.
+        counts = {**summary, "updated": summary["updated"] - summary["resumed"]}
+        changed = counts["updated"] > 0 and not summary["dry_run"]
         uri = asset_uri(settings.base_url, settings.assistant_name)
-        record_changes(self, context, summary, uri=uri, changed=changed)
+        record_changes(self, context, counts, uri=uri, changed=changed)
         return summary
 
     def on_kill(self) -> None:
@@ -272,6 +274,7 @@ class MoveworksBulkUpdateConversationsOperator(BaseOperator):
             assistant_name=self.assistant_name,
             updates_file=self.updates_file,
             counts=self._summary,
+            writes=not (self._summary or {}).get("dry_run", False),
         )
 
     def get_openlineage_facets_on_failure(self, task_instance: Any) -> Any:

@@ -159,3 +159,64 @@ def test_the_single_operator_s_dry_run_reads_once_and_sends_nothing(
     assert result["current"]["title"] == "Old 0"
     assert emu.request_count(method="PATCH") == 0
     assert emu.request_count(method="GET") == 1
+
+
+class OutletEvents:
+    """Airflow's outlet_events accessor, recording what the operator adds."""
+
+    def __init__(self) -> None:
+        self.added: list[tuple[str, dict]] = []
+
+    def __getitem__(self, outlet):
+        recorder = self
+
+        class Accessor:
+            extra: dict = {}
+
+            def add(self, asset, extra=None):
+                recorder.added.append((asset.uri, dict(extra or {})))
+
+        return Accessor()
+
+
+def test_a_retry_that_only_resumes_announces_no_change(
+    make_operator, add_conversations, emulator_connection
+) -> None:
+    from airflow_provider_moveworks.assets import moveworks_conversations_asset
+
+    ids = add_conversations(3)
+    store = MemoryStateStore()
+    updates = [{"conversation_id": c, "archived": True} for c in ids]
+    first, second = OutletEvents(), OutletEvents()
+    outlets = [moveworks_conversations_asset()]
+    make_operator(updates=updates, outlets=outlets).execute({**context(store), "outlet_events": first})
+    summary = make_operator(updates=updates, outlets=outlets).execute(
+        {**context(store), "outlet_events": second}
+    )
+    assert summary["resumed"] == 3
+    assert [extra["updated"] for _, extra in first.added] == [3]
+    assert second.added == []
+
+
+def test_a_stop_during_the_listing_walk_ends_the_run_at_once(
+    make_operator, add_conversations, emulator_connection
+) -> None:
+    import threading
+    import time
+
+    from airflow_provider_moveworks.exceptions import MoveworksBulkInterruptedError
+
+    emu = emulator_connection
+    ids = add_conversations(2)
+    emu.configure(latency=20.0)  # every page takes 20 s
+    operator = make_operator(
+        updates=[{"conversation_id": c, "archived": True} for c in ids],
+        skip_unchanged=True,
+        current_state="listing",
+    )
+    threading.Timer(0.5, operator.on_kill).start()
+    started = time.monotonic()
+    with pytest.raises(MoveworksBulkInterruptedError, match=r"stopped .*by on_kill"):
+        operator.execute(context())
+    assert time.monotonic() - started < 3
+    assert emu.request_count(method="PATCH") == 0
