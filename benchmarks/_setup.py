@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import tempfile
+from typing import Any
 
 API_KEY = "bench-api-key-3c9d"
 ASSISTANT = "bench-assistant"
@@ -38,3 +39,21 @@ def quiet_logger(name: str = "moveworks-bench") -> logging.Logger:
     logger.addHandler(logging.NullHandler())
     logger.propagate = False
     return logger
+
+
+def bare_patches(session: Any, base_url: str, ids: list[str], calls: int) -> None:
+    """``calls`` PATCHes with a bare ``requests.Session``, status checked and body parsed as the
+    hook does: the baseline the hook is measured against."""
+    for n in range(calls):
+        response = session.patch(
+            f"{base_url}/conversations/{ids[n % len(ids)]}", json={"archived": bool(n % 2)}, timeout=30
+        )
+        if response.status_code != 200:
+            raise SystemExit(f"unexpected status {response.status_code}")
+        response.json()
+
+
+def hook_patches(hook: Any, ids: list[str], calls: int) -> None:
+    """The same PATCHes through the hook."""
+    for n in range(calls):
+        hook.update_conversation(ids[n % len(ids)], archived=bool(n % 2))

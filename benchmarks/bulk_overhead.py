@@ -12,7 +12,7 @@ import argparse
 import statistics
 import time
 
-from _setup import API_KEY, ASSISTANT, airflow_home, use_emulator
+from _setup import API_KEY, ASSISTANT, airflow_home, bare_patches, hook_patches, use_emulator
 
 airflow_home()
 
@@ -26,21 +26,14 @@ from airflow_provider_moveworks.hooks.moveworks import MoveworksHook  # noqa: E4
 def hook_loop(hook: MoveworksHook, ids: list[str], calls: int) -> float:
     """Seconds for ``calls`` updates through the hook."""
     started = time.perf_counter()
-    for n in range(calls):
-        hook.update_conversation(ids[n % len(ids)], archived=bool(n % 2))
+    hook_patches(hook, ids, calls)
     return time.perf_counter() - started
 
 
 def bare_loop(session: requests.Session, base_url: str, ids: list[str], calls: int) -> float:
     """Seconds for ``calls`` bare PATCHes (status checked, body parsed, as the hook does)."""
     started = time.perf_counter()
-    for n in range(calls):
-        response = session.patch(
-            f"{base_url}/conversations/{ids[n % len(ids)]}", json={"archived": bool(n % 2)}, timeout=30
-        )
-        if response.status_code != 200:
-            raise SystemExit(f"unexpected status {response.status_code}")
-        response.json()
+    bare_patches(session, base_url, ids, calls)
     return time.perf_counter() - started
 
 

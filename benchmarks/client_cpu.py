@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 
-from _setup import API_KEY, ASSISTANT, airflow_home, use_emulator
+from _setup import API_KEY, ASSISTANT, airflow_home, bare_patches, hook_patches, use_emulator
 
 airflow_home()
 
@@ -58,21 +58,14 @@ def seed(session: requests.Session, base_url: str) -> list[str]:
 
 def hook_cpu(hook: MoveworksHook, ids: list[str], calls: int) -> float:
     started = time.process_time()
-    for n in range(calls):
-        hook.update_conversation(ids[n % len(ids)], archived=bool(n % 2))
+    hook_patches(hook, ids, calls)
     return (time.process_time() - started) / calls
 
 
 def bare_cpu(session: requests.Session, base_url: str, ids: list[str], calls: int) -> float:
     """The same PATCHes, status checked and body parsed, as the hook does."""
     started = time.process_time()
-    for n in range(calls):
-        response = session.patch(
-            f"{base_url}/conversations/{ids[n % len(ids)]}", json={"archived": bool(n % 2)}, timeout=30
-        )
-        if response.status_code != 200:
-            raise SystemExit(f"unexpected status {response.status_code}")
-        response.json()
+    bare_patches(session, base_url, ids, calls)
     return (time.process_time() - started) / calls
 
 
