@@ -12,9 +12,6 @@ scheduler, DAG processor, API server and two Celery workers (``worker-a``, ``wor
    resume from the progress the killed try kept in the task state store (in PostgreSQL): only
    about a second's worth of rows, plus those in flight, may be sent twice. The emulator must
    again end exactly as asked, every row reported once.
-3. The stale-archive example, whose bulk task has the connection's Moveworks asset among its
-   outlets: the scheduler must start ``example_moveworks_archive_digest`` (scheduled on that
-   asset) on its own, and the digest must count what the archive updated.
 
 Everything started is stopped at the end, whatever happened; on failure the components' logs are
 printed. Exit status 0 only if every check held.
@@ -41,8 +38,6 @@ from stack import DeployError, Stack, free_port, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 DAG_ID = "example_moveworks_sharded_archive"
-STALE_DAG_ID = "example_moveworks_archive_stale_conversations"
-DIGEST_DAG_ID = "example_moveworks_archive_digest"
 API_KEY = "deploy-api-key-" + secrets.token_hex(8)
 ASSISTANT = "deploy-assistant"
 ACCOUNT_LIMIT = 200.0  # requests/s the emulator allows; the DAG gives each shard LIMIT / SLOTS
@@ -74,7 +69,6 @@ def main() -> int:
         figures["start-up"] = f"{time.monotonic() - started:.0f} s ({stages})"
         figures.update(deployment.run_on_both_workers())
         figures.update(deployment.survive_a_killed_worker())
-        figures.update(deployment.follow_through_the_asset())
         passed = True
     except Exception as error:
         print(f"\nDEPLOY TEST FAILED: {type(error).__name__}: {error}\n", file=sys.stderr)
@@ -101,8 +95,7 @@ class Deployment:
         self.data = stack.root / "data"
         for folder in (self.dags, self.work, self.data):
             folder.mkdir(parents=True)
-        for dag_id in (DAG_ID, STALE_DAG_ID, DIGEST_DAG_ID):
-            (self.dags / f"{dag_id}.py").symlink_to(REPO / "example_dags" / f"{dag_id}.py")
+        (self.dags / f"{DAG_ID}.py").symlink_to(REPO / "example_dags" / f"{DAG_ID}.py")
 
     # -- start-up ------------------------------------------------------------------------------------
 
@@ -270,21 +263,21 @@ class Deployment:
         body = {"dag_run_id": run_id, "logical_date": None, "conf": conf}
         self.api_post(f"/api/v2/dags/{DAG_ID}/dagRuns", body)
 
-    def run_state(self, run_id: str, dag_id: str = DAG_ID) -> str | None:
-        rows = self.sql("SELECT state FROM dag_run WHERE dag_id = %s AND run_id = %s", dag_id, run_id)
+    def run_state(self, run_id: str) -> str | None:
+        rows = self.sql("SELECT state FROM dag_run WHERE dag_id = %s AND run_id = %s", DAG_ID, run_id)
         return rows[0][0] if rows else None
 
-    def wait_for_run(self, run_id: str, timeout: float, dag_id: str = DAG_ID) -> None:
-        finished = lambda: self.run_state(run_id, dag_id) in ("success", "failed")  # noqa: E731
+    def wait_for_run(self, run_id: str, timeout: float) -> None:
+        finished = lambda: self.run_state(run_id) in ("success", "failed")  # noqa: E731
         wait_for(f"run {run_id} to finish", finished, timeout, self.stack)
-        if self.run_state(run_id, dag_id) != "success":
+        if self.run_state(run_id) != "success":
             states = self.sql(
                 "SELECT task_id, map_index, state, try_number, hostname FROM task_instance "
                 "WHERE dag_id = %s AND run_id = %s ORDER BY task_id, map_index",
-                dag_id,
+                DAG_ID,
                 run_id,
             )
-            raise DeployError(f"run {run_id} {self.run_state(run_id, dag_id)}: {states}")
+            raise DeployError(f"run {run_id} {self.run_state(run_id)}: {states}")
 
     def shards(self, run_id: str) -> list[tuple[int, str, str, int, Any, Any]]:
         return [
@@ -421,52 +414,6 @@ class Deployment:
                 f"{len(killed) * MAX_CONCURRENCY}); {resumed} rows resumed from the task state store"
             ),
         }
-
-    def follow_through_the_asset(self) -> dict[str, Any]:
-        """The stale archive updates the connection's Moveworks asset; the scheduler starts the
-        digest DAG scheduled on it, and the digest counts what the archive updated."""
-        run_id = "deploy_stale"
-        conf = {"max_age_days": 90, "work_dir": self.work.as_uri()}
-        self.api_post(
-            f"/api/v2/dags/{STALE_DAG_ID}/dagRuns", {"dag_run_id": run_id, "logical_date": None, "conf": conf}
-        )
-        self.wait_for_run(run_id, timeout=120, dag_id=STALE_DAG_ID)
-        finished_at = time.monotonic()
-        (archived,) = [
-            row[0]
-            for row in self.sql(
-                "SELECT value FROM xcom WHERE dag_id = %s AND run_id = %s AND task_id = 'archive' "
-                "AND key = 'return_value'",
-                STALE_DAG_ID,
-                run_id,
-            )
-        ]
-        updated = _json(archived)["updated"]
-        assert updated > 0, "the stale archive archived nothing: no asset event to follow"
-
-        def digested() -> bool:
-            rows = self.sql(
-                "SELECT state FROM dag_run WHERE dag_id = %s AND run_type = 'asset_triggered'", DIGEST_DAG_ID
-            )
-            return bool(rows) and all(state == "success" for (state,) in rows)
-
-        wait_for("the scheduler to run the digest DAG", digested, 90, self.stack, interval=0.5)
-        followed = time.monotonic() - finished_at
-        digests = [
-            _json(value)
-            for (value,) in self.sql(
-                "SELECT value FROM xcom WHERE dag_id = %s AND task_id = 'digest' AND key = 'return_value'",
-                DIGEST_DAG_ID,
-            )
-        ]
-        counted = sum(digest["updated"] for digest in digests)
-        assert counted == updated, f"the digests count {counted} updates, the archive made {updated}"
-        return {"asset": f"{updated} archived; the digest DAG ran {followed:.0f} s later and counted them"}
-
-
-def _json(value: Any) -> Any:
-    """An XCom value as PostgreSQL returns it (JSON, or JSON text)."""
-    return json.loads(value) if isinstance(value, (str, bytes)) else value
 
 
 def _http_ok(url: str, timeout: float) -> bool:
