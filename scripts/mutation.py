@@ -1,6 +1,6 @@
 """`make mutation`: plant one realistic bug at a time in the hook, the HTTP client, the bulk
-engine and validation, run the fast tests that execute the changed code, and print every bug
-that no test caught (a surviving mutant).
+engine, validation, the connection's settings and lineage, run the fast tests that execute the
+changed code, and print every bug that no test caught (a surviving mutant).
 
     python scripts/mutation.py                     # every target, 2 mutants at a time
     python scripts/mutation.py --only client/ -j 1  # targets whose path contains "client/"
@@ -13,7 +13,8 @@ of this process (everything already imported): the child swaps the code of the o
 (or the value of the one module constant) it changes and runs, with -x, only the tests that
 called that function, quickest first. The files on disk are never written, so an interrupted
 run leaves nothing to restore. A mutant is killed when a test fails, crashes or hangs past the
-time limit; it survives when every test passes, or when no fast test runs its code at all.
+time limit; it survives when every test passes, or when no fast test runs its code at all. The
+end of the output gives the score of each module, then the overall one.
 
 The bugs planted (in function bodies and module constants, never docstrings or messages):
 comparisons (< <=, == !=, in, is), and/or, a dropped ``not`` or a negated condition, numbers
@@ -40,7 +41,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "airflow_provider_moveworks"
-TARGETS = ("hooks/moveworks.py", "client/*.py", "bulk/*.py", "validation.py")
+TARGETS = ("hooks/moveworks.py", "client/*.py", "bulk/*.py", "validation.py", "connection.py", "lineage.py")
 # The fast tests: unit tests, and the bulk tests against the in-process emulator (not the ones
 # running whole DAGs: they need a database and a minute, and in a forked child dag.test() waits
 # for ever on the event loop of an execution API whose thread did not survive the fork).
@@ -52,6 +53,7 @@ TESTS = (
     "-m",
     "not soak",
 )
+PLUGIN_MODULES: list[str] = []  # the installed pytest plugins (entry points), found once
 CANNOT_APPLY = 99  # a child's exit status: the tool, not the tests, failed
 # String constants in these positions name something (a header, a JSON field, a key): misspell them.
 NAME_CALLS = {"get", "pop", "setdefault", "startswith", "endswith", "getheader"}
@@ -65,6 +67,7 @@ class Mutant:
     scope: str  # the qualified name of the function changed, or "<module>.NAME" of a constant
     code: types.CodeType | None = None  # the function's new code
     value: Any = None  # the constant's new value
+    lines: tuple[int, int] = (0, 0)  # the first and last line of the code changed
     tests: list[str] = field(default_factory=list)
     budget: float = 60.0  # seconds before the child is killed (and the mutant counted as caught)
 
@@ -192,21 +195,28 @@ def _functions(tree: ast.Module) -> Iterator[tuple[str, ast.FunctionDef | ast.As
                     yield f"{node.name}.{item.name}", item
 
 
-def _sites(root: ast.AST) -> Iterator[tuple[list[tuple[str, int | None]], str, Any]]:
-    """(path from root, description, replacement) of every bug under ``root``."""
+def _sites(root: ast.AST) -> Iterator[tuple[list[tuple[str, int | None]], str, Any, tuple[int, int]]]:
+    """(path from root, description, replacement, lines changed) of every bug under ``root``."""
     stack: list[tuple[ast.AST, ast.AST | None, list[tuple[str, int | None]]]] = [(root, None, [])]
     while stack:
         node, parent, path = stack.pop()
         if node is not root:
             if isinstance(node, ast.stmt):
+                # A negated condition changes the condition's lines, not the body's.
+                changed = node.test if isinstance(node, (ast.If, ast.While)) else node
                 for what, new in statement_mutations(node):
-                    yield path, what, new
+                    yield path, what, new, _span(changed)
             for what, new in mutations(node, parent):
-                yield path, what, new
+                yield path, what, new, _span(node)
         for name, index, child in _children(node):
             if isinstance(child, ast.Expr) and isinstance(child.value, ast.Constant):
                 continue  # a docstring
             stack.append((child, node, [*path, (name, index)]))
+
+
+def _span(node: ast.AST) -> tuple[int, int]:
+    first = getattr(node, "lineno", 0)
+    return first, getattr(node, "end_lineno", None) or first
 
 
 def _replace(root: ast.AST, path: list[tuple[str, int | None]], new: ast.AST) -> None:
@@ -238,7 +248,7 @@ def plant(path: Path) -> list[Mutant]:
     original = compile(tree, str(path), "exec")
     planted: list[Mutant] = []
     for qualname, function in _functions(tree):
-        for site_path, what, new in _sites(function):
+        for site_path, what, new, lines in _sites(function):
             mutated = copy.deepcopy(tree)
             target = _locate(mutated, qualname)
             _replace(target, site_path, copy.deepcopy(new))
@@ -252,7 +262,7 @@ def plant(path: Path) -> list[Mutant]:
             if code is None or before is None or code.co_freevars != before.co_freevars:
                 continue  # e.g. super() deleted: the live function's closure no longer fits
             line = _line_of(function, site_path)
-            planted.append(Mutant(path, line, what, qualname, code=code))
+            planted.append(Mutant(path, line, what, qualname, code=code, lines=lines))
     for node in tree.body:  # module constants: NAME = number
         if (
             isinstance(node, (ast.Assign, ast.AnnAssign))
@@ -270,6 +280,7 @@ def plant(path: Path) -> list[Mutant]:
                         f"{target.id} = {value!r}  ->  {value + 1!r}",
                         f"<module>.{target.id}",
                         value=value + 1,
+                        lines=(node.lineno, node.lineno),
                     )
                 )
     return planted
@@ -292,19 +303,25 @@ def _line_of(root: ast.AST, path: list[tuple[str, int | None]]) -> int:
 
 # -- which tests run which code ----------------------------------------------------------------
 class Tracer:
-    """Records, per test, the (file, function) pairs of the targets it called."""
+    """Records, per test, the lines of the targets it ran (in any thread: a line run by a worker
+    thread counts for the test running at the time)."""
 
     def __init__(self, files: set[str]) -> None:
         self.files = files
         self.current: str | None = None
-        self.calls: dict[tuple[str, str], set[str]] = {}
+        self.lines: dict[tuple[str, int], set[str]] = {}
         self.durations: dict[str, float] = {}
         self.failed: list[str] = []
 
-    def trace(self, frame: types.FrameType, event: str, arg: Any) -> None:
-        code = frame.f_code
-        if code.co_filename in self.files and self.current is not None:
-            self.calls.setdefault((code.co_filename, code.co_qualname), set()).add(self.current)
+    def trace(self, frame: types.FrameType, event: str, arg: Any) -> Any:
+        if frame.f_code.co_filename in self.files:
+            return self.trace_lines  # line events of this frame only: the rest runs untraced
+        return None
+
+    def trace_lines(self, frame: types.FrameType, event: str, arg: Any) -> Any:
+        if event == "line" and self.current is not None:
+            self.lines.setdefault((frame.f_code.co_filename, frame.f_lineno), set()).add(self.current)
+        return self.trace_lines
 
     # pytest hooks
     def pytest_runtest_logstart(self, nodeid: str, location: Any) -> None:
@@ -316,34 +333,27 @@ class Tracer:
             self.failed.append(report.nodeid)
 
 
-def covering_tests(mutant: Mutant, tracer: Tracer, constants: dict[tuple[str, str], set[str]]) -> list[str]:
+def covering_tests(mutant: Mutant, tracer: Tracer, constants: dict[tuple[str, str], set[int]]) -> list[str]:
+    """The tests that ran a line of the changed code (of a constant: a line of a function of its
+    file reading it), quickest first. A test that never runs the change cannot catch it."""
     filename = str(mutant.path)
     if mutant.scope.startswith("<module>."):
-        users = constants.get((filename, mutant.scope.removeprefix("<module>.")), set())
-        tests: set[str] = set()
-        for qualname in users:
-            tests |= _tests_of(tracer, filename, qualname)
+        lines: set[int] = constants.get((filename, mutant.scope.removeprefix("<module>.")), set())
     else:
-        tests = _tests_of(tracer, filename, mutant.scope)
+        lines = set(range(mutant.lines[0], mutant.lines[1] + 1))
+    tests: set[str] = set()
+    for line in lines:
+        tests |= tracer.lines.get((filename, line), set())
     return sorted(tests, key=lambda nodeid: (tracer.durations.get(nodeid, 0.0), nodeid))
 
 
-def _tests_of(tracer: Tracer, filename: str, qualname: str) -> set[str]:
-    """Tests that ran the function or anything nested in it (closures, lambdas)."""
-    found: set[str] = set()
-    for (name, called), tests in tracer.calls.items():
-        if name == filename and (called == qualname or called.startswith(f"{qualname}.<locals>.")):
-            found |= tests
-    return found
-
-
-def constant_users(path: Path) -> dict[tuple[str, str], set[str]]:
-    """(file, constant name) -> the functions of that file that read it."""
-    users: dict[tuple[str, str], set[str]] = {}
-    for qualname, function in _functions(ast.parse(path.read_text(encoding="utf-8"))):
+def constant_users(path: Path) -> dict[tuple[str, str], set[int]]:
+    """(file, constant name) -> the lines of the functions of that file that read it."""
+    users: dict[tuple[str, str], set[int]] = {}
+    for _, function in _functions(ast.parse(path.read_text(encoding="utf-8"))):
         for node in ast.walk(function):
             if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
-                users.setdefault((str(path), node.id), set()).add(qualname)
+                users.setdefault((str(path), node.id), set()).add(node.lineno)
     return users
 
 
@@ -401,7 +411,18 @@ class TestTimeouts:
             item.add_marker(pytest.mark.timeout(limit))
 
 
-def run_child(mutant: Mutant, per_test_timeout: float, durations: dict[str, float]) -> int:
+class ReportKiller:
+    """A pytest plugin: writes the node id of the test that failed to the parent's pipe."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def pytest_runtest_logreport(self, report: Any) -> None:
+        if report.failed:
+            os.write(self.fd, report.nodeid.encode() + b"\n")
+
+
+def run_child(mutant: Mutant, per_test_timeout: float, durations: dict[str, float], killer_fd: int) -> int:
     """In the forked child: apply the mutant, run its tests, exit 0 if they all passed."""
     import pytest
 
@@ -414,9 +435,14 @@ def run_child(mutant: Mutant, per_test_timeout: float, durations: dict[str, floa
     except Exception as error:
         os.write(stderr, f"\ncannot apply {mutant.where} {mutant.what}: {error!r}\n".encode())
         return CANNOT_APPLY
+    # The plugins the first run loaded, named: finding them again among the installed packages'
+    # entry points takes longer than most mutants' tests.
+    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    plugins = [arg for module in PLUGIN_MODULES for arg in ("-p", module)]
     return int(
         pytest.main(
             [
+                *plugins,
                 "-x",
                 "-q",
                 "-p",
@@ -429,17 +455,59 @@ def run_child(mutant: Mutant, per_test_timeout: float, durations: dict[str, floa
                 "timeout_method=thread",
                 *mutant.tests,
             ],
-            plugins=[TestTimeouts(durations, per_test_timeout)],
+            plugins=[TestTimeouts(durations, per_test_timeout), ReportKiller(killer_fd)],
         )
     )
 
 
+def _killers_first(
+    mutant: Mutant, killers: dict[str, list[str]], kills: dict[str, int], durations: dict[str, float]
+) -> list[str]:
+    """The mutant's tests, those that caught the latest mutants of the same function (then of
+    the same file) first: a test that caught a bug next door most often catches this one. Then
+    the tests that caught the most mutants for their time, then the quickest."""
+    tests = set(mutant.tests)
+    first: list[str] = []
+    for key in (mutant.scope, str(mutant.path)):
+        first += [nodeid for nodeid in killers.get(key, []) if nodeid in tests and nodeid not in first]
+    rest = sorted(
+        (nodeid for nodeid in mutant.tests if nodeid not in first),
+        key=lambda nodeid: (
+            -kills.get(nodeid, 0) / (durations.get(nodeid, 0.0) + 0.1),
+            durations.get(nodeid, 0.0),
+        ),
+    )
+    return first + rest
+
+
+def _learn_killer(mutant: Mutant, read_fd: int, killers: dict[str, list[str]], kills: dict[str, int]) -> None:
+    chunks = []
+    while chunk := os.read(read_fd, 65536):
+        chunks.append(chunk)
+    os.close(read_fd)
+    for nodeid in reversed(b"".join(chunks).decode(errors="replace").split()):
+        kills[nodeid] = kills.get(nodeid, 0) + 1
+        for key in (mutant.scope, str(mutant.path)):
+            found = killers.setdefault(key, [])
+            if nodeid in found:
+                found.remove(nodeid)
+            found.insert(0, nodeid)
+            del found[8:]
+
+
 def run_all(
-    mutants: list[Mutant], jobs: int, per_test_timeout: float, durations: dict[str, float]
+    mutants: list[Mutant],
+    jobs: int,
+    per_test_timeout: float,
+    durations: dict[str, float],
+    took: dict[int, float],
 ) -> dict[int, str]:
     """Run the mutants, ``jobs`` at a time; returns index -> outcome (killed/survived/timeout)."""
     outcomes: dict[int, str] = {}
-    running: dict[int, tuple[int, float]] = {}  # pid -> (index, deadline)
+    running: dict[int, tuple[int, float, int]] = {}  # pid -> (index, deadline, pipe to read)
+    killers: dict[str, list[str]] = {}  # function or file -> the tests that caught its latest mutants
+    kills: dict[str, int] = {}  # test -> the mutants it caught
+    began: dict[int, float] = {}
     queue = list(range(len(mutants)))
     done = 0
     started = time.monotonic()
@@ -451,31 +519,42 @@ def run_all(
                     outcomes[index] = "no test"
                     done += 1
                     continue
+                mutants[index].tests = _killers_first(mutants[index], killers, kills, durations)
+                read_fd, write_fd = os.pipe()
                 pid = os.fork()
                 if pid == 0:  # the child
                     code = 4
                     try:
-                        code = run_child(mutants[index], per_test_timeout, durations)
+                        os.close(read_fd)
+                        code = run_child(mutants[index], per_test_timeout, durations, write_fd)
                     finally:
                         os._exit(code)
-                running[pid] = (index, time.monotonic() + mutants[index].budget)
+                os.close(write_fd)
+                running[pid] = (index, time.monotonic() + mutants[index].budget, read_fd)
+                began[index] = time.monotonic()
             if not running:
                 continue
             pid, status = os.waitpid(-1, os.WNOHANG)
             if pid == 0:
                 time.sleep(0.02)
-                for child, (index, deadline) in list(running.items()):
+                for child, (index, deadline, read_fd) in list(running.items()):
                     if time.monotonic() > deadline:
                         os.kill(child, signal.SIGKILL)
                         os.waitpid(child, 0)
+                        os.close(read_fd)
                         del running[child]
                         outcomes[index] = "timeout"
                         done += 1
                 continue
-            index, _ = running.pop(pid)
+            index, _, read_fd = running.pop(pid)
+            took[index] = time.monotonic() - began[index]
+            _learn_killer(mutants[index], read_fd, killers, kills)
             code = os.waitstatus_to_exitcode(status)
             outcomes[index] = {0: "survived", CANNOT_APPLY: "not applied"}.get(code, "killed")
             done += 1
+            if outcomes[index] == "survived":  # as it happens, to start on it before the run ends
+                mutant = mutants[index]
+                print(f"survived: {mutant.where}  {mutant.scope}: {mutant.what}", file=sys.stderr, flush=True)
             if sys.stderr.isatty() or done % 50 == 0:
                 progress = f"{done}/{len(mutants)} mutants, {time.monotonic() - started:.0f} s"
                 print(f"\r{progress}", end="" if sys.stderr.isatty() else "\n", file=sys.stderr, flush=True)
@@ -485,6 +564,20 @@ def run_all(
         raise
     print(file=sys.stderr)
     return outcomes
+
+
+def print_scores(mutants: list[Mutant], outcomes: dict[int, str]) -> None:
+    """Killed / planted per module (a mutant that could not be applied counts in neither)."""
+    scores: dict[str, list[int]] = {}
+    for index, mutant in enumerate(mutants):
+        outcome = outcomes[index]
+        if outcome == "not applied":
+            continue
+        score = scores.setdefault(str(mutant.path.relative_to(PACKAGE)), [0, 0])
+        score[0] += outcome in ("killed", "timeout")
+        score[1] += 1
+    for module, (killed, total) in sorted(scores.items()):
+        print(f"{module:<24} {killed:>4}/{total:<4} killed  {100 * killed / total:5.1f}%")
 
 
 def _interrupt(signum: int, frame: Any) -> None:
@@ -520,6 +613,7 @@ def main() -> int:
 
     import pytest
 
+    begun = time.monotonic()
     os.chdir(REPO)
     tracer = Tracer({str(p) for p in paths})
     print(f"{len(mutants)} mutants in {len(paths)} files; running the fast tests once to map them")
@@ -535,9 +629,9 @@ def main() -> int:
         return 2
     for nodeid in sorted(set(tracer.failed)):  # flaky or broken: they cannot judge a mutant
         print(f"left out, it fails unchanged: {nodeid}")
-        for tests in tracer.calls.values():
+        for tests in tracer.lines.values():
             tests.discard(nodeid)
-    constants: dict[tuple[str, str], set[str]] = {}
+    constants: dict[tuple[str, str], set[int]] = {}
     for path in paths:
         for key, users in constant_users(path).items():
             constants.setdefault(key, set()).update(users)
@@ -548,8 +642,13 @@ def main() -> int:
         # down that much without failing one counts as caught by a time limit.
         mutant.budget = 30.0 + 1.5 * sum(tracer.durations.get(nodeid, 0.0) for nodeid in mutant.tests)
 
+    from importlib.metadata import entry_points
+
+    PLUGIN_MODULES[:] = sorted({entry.module for entry in entry_points(group="pytest11")})
+    signal.signal(signal.SIGTERM, _interrupt)  # again: the tests may have set their own handler
     started = time.monotonic()
-    outcomes = run_all(mutants, args.jobs, args.timeout, tracer.durations)
+    took: dict[int, float] = {}  # index -> seconds its child ran
+    outcomes = run_all(mutants, args.jobs, args.timeout, tracer.durations, took)
     elapsed = time.monotonic() - started
     survivors = [(m, outcomes[i]) for i, m in enumerate(mutants) if outcomes[i] in ("survived", "no test")]
     not_applied = sum(1 for outcome in outcomes.values() if outcome == "not applied")
@@ -557,11 +656,20 @@ def main() -> int:
     for mutant, outcome in survivors:
         note = " (no fast test runs this code)" if outcome == "no test" else ""
         print(f"SURVIVED {mutant.where}  {mutant.scope}: {mutant.what}{note}")
+    slowest = sorted(took, key=took.__getitem__, reverse=True)[:10]
+    for index in slowest:  # where the time goes: most often survivors, which run every test they may
+        mutant = mutants[index]
+        print(
+            f"slow: {took[index]:5.1f} s, {outcomes[index]}, {len(mutant.tests)} tests: "
+            f"{mutant.where} {mutant.what}"
+        )
+    print_scores(mutants, outcomes)
     timeouts = sum(1 for outcome in outcomes.values() if outcome == "timeout")
     print(
         f"mutation score: {killed}/{len(mutants)} killed ({100 * killed / max(1, len(mutants)):.1f}%), "
         f"{len(survivors)} survived, {timeouts} killed by a time limit, {elapsed:.0f} s"
         + (f"; {not_applied} could not be applied (a fault of this script)" if not_applied else "")
+        + f"; {time.monotonic() - begun:.0f} s in all with the map of which test runs which line"
     )
     return 1 if survivors else 0
 

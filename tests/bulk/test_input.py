@@ -122,3 +122,17 @@ def test_exactly_one_input_is_required_at_run_time():
 def test_a_missing_file_names_the_argument(tmp_path):
     with pytest.raises(MoveworksValidationError, match="Invalid updates_file: cannot open"):
         list(RowSource(updates_file=str(tmp_path / "absent.jsonl")).rows())
+
+
+def test_refusing_invalid_rows_quotes_the_first_ten_of_them(make_operator, emulator) -> None:
+    from airflow_provider_moveworks.exceptions import MoveworksBulkInvalidRowsError
+
+    updates = [{"conversation_id": f"bad-{n}", "title": "x"} for n in range(1, 13)]
+
+    with pytest.raises(MoveworksBulkInvalidRowsError) as raised:
+        make_operator(updates=updates).execute({})
+
+    quoted = str(raised.value).split("First ones: ", 1)[1].split("; ")
+    assert [entry.split(":", 1)[0] for entry in quoted] == [f"row {n}" for n in range(1, 11)]
+    assert str(raised.value).startswith("12 of 12 rows are invalid; no request was sent")
+    assert emulator.request_count(method="PATCH") == 0

@@ -8,6 +8,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from airflow_provider_moveworks.bulk import summary as summary_module
 from airflow_provider_moveworks.exceptions import MoveworksBulkInterruptedError
 from airflow_provider_moveworks.operators.bulk import MoveworksBulkUpdateConversationsOperator
@@ -248,3 +250,32 @@ def test_on_kill_ends_requests_stuck_in_flight_and_leaves_no_worker(
     assert time.monotonic() - killed < STOPS_WITHIN
     assert isinstance(outcome.get("error"), MoveworksBulkInterruptedError)
     wait_until(lambda: not bulk_threads(), timeout=1.0)
+
+
+@pytest.mark.parametrize(
+    ("error", "named"),
+    [
+        pytest.param(AirflowTaskTimeout("Timeout, PID: 1"), "execution_timeout", id="execution_timeout"),
+        pytest.param(KeyboardInterrupt(), "an interrupt", id="interrupt"),
+        pytest.param(RuntimeError("a bug"), "an unexpected error (RuntimeError)", id="bug"),
+    ],
+)
+def test_an_error_raised_in_the_run_s_own_thread_is_named_in_the_stop_log_and_raised_unchanged(
+    error, named, make_operator, add_conversations, monkeypatch, caplog, capfd
+):
+    from airflow_provider_moveworks.bulk import pool
+
+    ids = add_conversations(3)
+
+    def first_pass(engine: Any, steps: Any, first_pass: bool = False) -> Any:
+        raise error
+
+    monkeypatch.setattr(pool.WorkerPool, "run", first_pass)
+    operator = make_operator(updates=[{"conversation_id": cid, "archived": True} for cid in ids])
+
+    with pytest.raises(type(error)) as raised:
+        operator.execute({})
+
+    assert raised.value is error
+    logged = caplog.text + capfd.readouterr().out
+    assert f"Bulk update stopped by {named} after 0 of 3 rows" in logged

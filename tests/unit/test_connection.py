@@ -385,3 +385,53 @@ def test_whitespace_around_the_assistant_name_is_removed_with_a_warning(set_conn
         "The Moveworks %s had whitespace (spaces, tabs or line breaks) around it; it was removed",
         "assistant name",
     )
+
+
+@pytest.mark.parametrize("ca_bundle_path", ["   ", 123])
+def test_a_ca_bundle_path_that_is_blank_or_no_string_is_not_a_path(set_connection, ca_bundle_path) -> None:
+    set_connection(extra={"assistant_name": ASSISTANT, "ca_bundle_path": ca_bundle_path})
+    with pytest.raises(MoveworksValidationError) as caught:
+        MoveworksHook().settings  # noqa: B018
+    assert caught.value.field == "CA bundle path (connection extra 'ca_bundle_path')"
+    assert caught.value.reason.endswith("is not a path")
+
+
+@pytest.mark.parametrize(("timeout", "expected"), [("0.5", 0.5), (1, 1.0), ("600", 600.0)])
+def test_a_timeout_above_zero_up_to_600_seconds_is_taken(set_connection, timeout, expected) -> None:
+    set_connection(extra={"assistant_name": ASSISTANT, "timeout": timeout})
+    assert MoveworksHook().settings.timeout == expected
+
+
+@pytest.mark.parametrize("timeout", [0, "0", -1])
+def test_a_timeout_of_zero_or_less_is_refused_naming_the_form_field(set_connection, timeout) -> None:
+    set_connection(extra={"assistant_name": ASSISTANT, "timeout": timeout})
+    with pytest.raises(MoveworksValidationError) as caught:
+        MoveworksHook().settings  # noqa: B018
+    assert caught.value.field == "Timeout (seconds) (connection extra 'timeout')"
+    assert caught.value.reason.endswith("is not a number of seconds in (0, 600]")
+
+
+@pytest.mark.parametrize("timeout", [[30], {"seconds": 30}])
+def test_a_timeout_that_is_a_list_or_an_object_is_not_a_number(set_connection, timeout) -> None:
+    set_connection(extra={"assistant_name": ASSISTANT, "timeout": timeout})
+    with pytest.raises(MoveworksValidationError) as caught:
+        MoveworksHook().settings  # noqa: B018
+    assert caught.value.field == "Timeout (seconds) (connection extra 'timeout')"
+    assert caught.value.reason.endswith("is not a number")
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        pytest.param({"assistant_name": ASSISTANT, "timeout": "thirty"}, id="timeout"),
+        pytest.param({"assistant_name": "bot\r\nX-Injected: 1"}, id="assistant_name"),
+    ],
+)
+def test_a_refused_field_s_error_hides_the_internal_error_it_came_from(set_connection, extra) -> None:
+    # A traceback shows the field as the form names it, not also the parser's own ValueError or
+    # the validator's error under its internal name.
+    set_connection(extra=extra)
+    with pytest.raises(MoveworksValidationError) as caught:
+        MoveworksHook().settings  # noqa: B018
+    assert caught.value.__cause__ is None
+    assert caught.value.__suppress_context__ is True

@@ -8,6 +8,8 @@ import sys
 
 import pytest
 
+from tests.conftest import ASSISTANT
+
 PROBE = """
 import sys
 from airflow_provider_moveworks.version_compat import BaseOperator
@@ -146,3 +148,73 @@ def test_a_bulk_run_that_fails_before_counting_reports_no_earlier_counts(
         operator.execute({})
 
     assert operator.get_openlineage_facets_on_failure(None).run_facets == {}
+
+
+def test_an_ipv6_api_host_is_bracketed_in_the_namespace() -> None:
+    lineage = pytest.importorskip("airflow_provider_moveworks.lineage", exc_type=ImportError)
+
+    assert lineage.conversations_dataset("https://[2001:db8::1]:8443/rest/v1beta1", "HR Bot").namespace == (
+        "moveworks://[2001:db8::1]:8443"
+    )
+    assert (
+        lineage.conversations_dataset("https://[::1]/rest/v1beta1", "HR Bot").namespace == "moveworks://[::1]"
+    )
+
+
+def test_a_readable_connection_names_the_assistant_s_conversations_as_the_output(set_connection) -> None:
+    lineage = pytest.importorskip("airflow_provider_moveworks.lineage", exc_type=ImportError)
+    set_connection()
+
+    from_connection = lineage.operator_lineage(
+        moveworks_conn_id="moveworks_default", assistant_name=None, updates_file=None, counts=None
+    )
+    from_operator = lineage.operator_lineage(
+        moveworks_conn_id="moveworks_default", assistant_name="IT Bot", updates_file=None, counts=None
+    )
+
+    assert [(d.namespace, d.name) for d in from_connection.outputs] == [
+        ("moveworks://moveworks.test", ASSISTANT)
+    ]
+    assert [(d.namespace, d.name) for d in from_operator.outputs] == [
+        ("moveworks://moveworks.test", "IT Bot")
+    ]
+    assert from_connection.inputs == []
+    assert from_connection.run_facets == {}
+
+
+def test_an_empty_updates_file_reads_no_dataset(tmp_path, monkeypatch) -> None:
+    lineage = pytest.importorskip("airflow_provider_moveworks.lineage", exc_type=ImportError)
+    monkeypatch.chdir(tmp_path)  # "" must not become the working directory's path
+
+    result = lineage.operator_lineage(
+        moveworks_conn_id="absent", assistant_name=None, updates_file="", counts=None
+    )
+
+    assert result.inputs == []
+
+
+def test_an_outcome_missing_from_the_counts_is_reported_as_zero() -> None:
+    lineage = pytest.importorskip("airflow_provider_moveworks.lineage", exc_type=ImportError)
+
+    result = lineage.operator_lineage(
+        moveworks_conn_id="absent", assistant_name=None, updates_file=None, counts={"updated": 4}
+    )
+
+    facet = result.run_facets["moveworks"]
+    assert (facet.updated, facet.not_found, facet.failed, facet.invalid, facet.resumed) == (4, 0, 0, 0, 0)
+
+
+def test_a_single_update_failing_on_its_title_before_sending_is_counted_invalid(emulator_connection) -> None:
+    pytest.importorskip("airflow_provider_moveworks.lineage", exc_type=ImportError)
+    from airflow_provider_moveworks.operators.moveworks import MoveworksUpdateConversationOperator
+
+    cid = emulator_connection.add_conversation(title="Old")["conversation_id"]
+    operator = MoveworksUpdateConversationOperator(task_id="t", conversation_id=cid, title="New")
+    operator.title = "Tab\there"  # a valid id, a title that fails validation: nothing is sent
+    with pytest.raises(Exception, match="title"):
+        operator.execute({})
+
+    facet = operator.get_openlineage_facets_on_failure(None).run_facets["moveworks"]
+
+    assert (facet.updated, facet.not_found, facet.failed, facet.invalid) == (0, 0, 0, 1)
+    assert emulator_connection.request_count(method="PATCH") == 0
