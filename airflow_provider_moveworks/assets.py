@@ -6,7 +6,8 @@ default port and a trailing dot dropped, no user-info. Nobody types it: a DAG na
 a connection with :func:`moveworks_conversations_asset`, an alias that the operators resolve to
 the connection's URI when they run (so parsing a DAG file looks nothing up). Both operators add
 an event to it when they updated anything, its ``extra`` holding the counts (``updated``,
-``not_found``, ``failed``, ``unchanged``); a dry run adds none.
+``not_found``, ``failed``, ``unchanged``); a dry run adds none. Airflow 3 only: on 2.11 the
+operators add no events.
 """
 
 from __future__ import annotations
@@ -72,10 +73,12 @@ def record_changes(task: Any, context: Any, counts: Mapping[str, Any], *, uri: s
     """Add the run's event to each Moveworks outlet of ``task`` if ``changed``: an alias gets an
     event on the asset ``uri``, a Moveworks asset its counts as ``extra``. Without changes a
     Moveworks asset is taken out of the outlets, so that Airflow records no event for it."""
+    from airflow_provider_moveworks.version_compat import AIRFLOW_V_3_0_PLUS
+
     outlets = list(getattr(task, "outlets", None) or [])
     events = context.get("outlet_events") if hasattr(context, "get") else None
-    if events is None or not outlets:
-        return
+    if not AIRFLOW_V_3_0_PLUS or events is None or not outlets:
+        return  # Airflow 2.11 cannot add events through an alias its database has not seen
     from airflow.providers.common.compat.sdk import Asset, AssetAlias
 
     extra = {key: int(counts.get(key, 0)) for key in EXTRA_COUNTS}

@@ -9,6 +9,7 @@ Airflow 3 (asset events through an alias).
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 from typing import Any
 
 from airflow.providers.common.compat.sdk import DAG, ObjectStoragePath, Param, task
@@ -20,6 +21,7 @@ CONVERSATIONS = moveworks_conversations_asset("moveworks_default")
 with DAG(
     dag_id="example_moveworks_archive_digest",
     schedule=[CONVERSATIONS],
+    start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
     catchup=False,
     tags=["moveworks", "example"],
     params={"digest_dir": Param("file:///tmp/moveworks-digest", type="string", description="output URI")},

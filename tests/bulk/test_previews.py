@@ -8,6 +8,7 @@ import json
 import pytest
 
 from airflow_provider_moveworks.operators.moveworks import MoveworksUpdateConversationOperator
+from airflow_provider_moveworks.version_compat import AIRFLOW_V_3_0_PLUS
 from tests.bulk.conftest import state
 from tests.bulk.test_resume import MemoryStateStore, context
 
@@ -179,6 +180,7 @@ class OutletEvents:
         return Accessor()
 
 
+@pytest.mark.skipif(not AIRFLOW_V_3_0_PLUS, reason="asset events are Airflow 3 only")
 def test_a_retry_that_only_resumes_announces_no_change(
     make_operator, add_conversations, emulator_connection
 ) -> None:

@@ -3,6 +3,8 @@ and a DAG scheduled on that asset."""
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 from airflow.providers.common.compat.sdk import DAG, task
 
 from airflow_provider_moveworks.assets import moveworks_conversations_asset
@@ -30,7 +32,11 @@ with DAG(
         outlets=[CONVERSATIONS],
     )
 
-with DAG(dag_id="moveworks_assets_consumer_test", schedule=[CONVERSATIONS]) as consumer:
+with DAG(
+    dag_id="moveworks_assets_consumer_test",
+    schedule=[CONVERSATIONS],
+    start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
+) as consumer:
 
     @task
     def digest() -> None:

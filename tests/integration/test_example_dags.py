@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from airflow_provider_moveworks.version_compat import BaseHook, DagBag
+from airflow_provider_moveworks.version_compat import AIRFLOW_V_3_0_PLUS, BaseHook, DagBag
 from tests.conftest import REPO_ROOT
 
 pytestmark = pytest.mark.integration
@@ -245,6 +245,7 @@ def test_archive_stale_example_previews_with_the_dry_run_param_and_changes_nothi
     )
 
 
+@pytest.mark.skipif(not AIRFLOW_V_3_0_PLUS, reason="asset events are Airflow 3 only")
 def test_the_digest_example_reads_the_counts_of_the_stale_archive_s_asset_event(
     load_dag, emulator_connection, tmp_path
 ) -> None:
