@@ -7,7 +7,7 @@
 #   make test-package    build sdist + wheel, twine check, install into a clean venv, run a DAG
 #   make bench           the performance figures
 #   make test-deploy     the sharded DAG on PostgreSQL, Redis and two Celery workers (Airflow 3.3)
-#   make mutation        plant bugs in the hook, client, bulk engine and validation; list the survivors
+#   make mutation        plant bugs in the hook, client, bulk, validation, connection, lineage; list survivors
 
 PYTHON ?= python3
 AIRFLOW ?= 3.3

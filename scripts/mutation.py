@@ -8,13 +8,16 @@ changed code, and print every bug that no test caught (a surviving mutant).
     python scripts/mutation.py --list               # the mutants, without running them
 
 How it stays fast despite Airflow's import cost: the fast tests run once in this process, under
-a trace that records which test calls which function. Then each mutant runs in a forked child
-of this process (everything already imported): the child swaps the code of the one function
-(or the value of the one module constant) it changes and runs, with -x, only the tests that
-called that function, quickest first. The files on disk are never written, so an interrupted
-run leaves nothing to restore. A mutant is killed when a test fails, crashes or hangs past the
-time limit; it survives when every test passes, or when no fast test runs its code at all. The
-end of the output gives the score of each module, then the overall one.
+a trace that records which test runs which line of the targets. Then a second pytest session
+collects them once more, and each mutant runs in a child forked from it (everything imported,
+every test collected): the child swaps the code of the one function (or the value of the one
+module constant) it changes and runs only the tests that ran the changed lines, until one
+fails: first those that caught the latest mutants of the same function, then those that caught
+the most for their time, then the quickest. The files on disk are never written, so an
+interrupted run leaves nothing to restore. A mutant is killed when a test fails, crashes or
+hangs past its time limit (2 s plus 3 times its own time); it survives when every test passes,
+or when no fast test runs its code at all. The end of the output gives the slowest mutants, the
+score of each module, then the overall one.
 
 The bugs planted (in function bodies and module constants, never docstrings or messages):
 comparisons (< <=, == !=, in, is), and/or, a dropped ``not`` or a negated condition, numbers
@@ -53,7 +56,9 @@ TESTS = (
     "-m",
     "not soak",
 )
-PLUGIN_MODULES: list[str] = []  # the installed pytest plugins (entry points), found once
+# dag.test() in a forked child waits for ever on the event loop of an execution API whose thread
+# did not survive the fork: a test calling it (in Airflow 3's or 2's DAG) cannot judge a mutant.
+DAG_FILES = ("/sdk/definitions/dag.py", "/airflow/models/dag.py")
 CANNOT_APPLY = 99  # a child's exit status: the tool, not the tests, failed
 # String constants in these positions name something (a header, a JSON field, a key): misspell them.
 NAME_CALLS = {"get", "pop", "setdefault", "startswith", "endswith", "getheader"}
@@ -312,10 +317,14 @@ class Tracer:
         self.lines: dict[tuple[str, int], set[str]] = {}
         self.durations: dict[str, float] = {}
         self.failed: list[str] = []
+        self.run_dags: set[str] = set()  # tests that called dag.test()
 
     def trace(self, frame: types.FrameType, event: str, arg: Any) -> Any:
-        if frame.f_code.co_filename in self.files:
+        code = frame.f_code
+        if code.co_filename in self.files:
             return self.trace_lines  # line events of this frame only: the rest runs untraced
+        if code.co_name == "test" and code.co_filename.endswith(DAG_FILES) and self.current is not None:
+            self.run_dags.add(self.current)
         return None
 
     def trace_lines(self, frame: types.FrameType, event: str, arg: Any) -> Any:
@@ -411,53 +420,68 @@ class TestTimeouts:
             item.add_marker(pytest.mark.timeout(limit))
 
 
-class ReportKiller:
-    """A pytest plugin: writes the node id of the test that failed to the parent's pipe."""
+class MutantRunner:
+    """A pytest plugin for the second pytest session: it collects the fast tests once, then, in
+    place of pytest's own loop, runs every mutant in a forked child, which runs the mutant's tests
+    among the items already collected. Collecting them again in each child would take longer
+    than most mutants' tests."""
 
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
+    def __init__(self, run: Any, durations: dict[str, float], ceiling: float) -> None:
+        self.run = run  # called with this plugin once the tests are collected
+        self.timeouts = TestTimeouts(durations, ceiling)
+        self.items: dict[str, Any] = {}
+        self.killer_fd: int | None = None
+        self.failed = False
+
+    def pytest_collection_modifyitems(self, items: list[Any]) -> None:
+        self.timeouts.pytest_collection_modifyitems(items)
+        self.items = {item.nodeid: item for item in items}
+
+    def pytest_runtestloop(self, session: Any) -> bool:
+        self.run(self)
+        return True
 
     def pytest_runtest_logreport(self, report: Any) -> None:
-        if report.failed:
-            os.write(self.fd, report.nodeid.encode() + b"\n")
+        if report.failed and self.killer_fd is not None:
+            self.failed = True
+            os.write(self.killer_fd, report.nodeid.encode() + b"\n")
 
+    def run_child(self, mutant: Mutant, killer_fd: int) -> int:
+        """In the forked child: apply the mutant, run its tests until one fails; 0 if none did."""
+        import shutil
+        import tempfile
 
-def run_child(mutant: Mutant, per_test_timeout: float, durations: dict[str, float], killer_fd: int) -> int:
-    """In the forked child: apply the mutant, run its tests, exit 0 if they all passed."""
-    import pytest
-
-    stderr = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 1)
-    os.dup2(devnull, 2)
-    try:
-        apply(mutant)
-    except Exception as error:
-        os.write(stderr, f"\ncannot apply {mutant.where} {mutant.what}: {error!r}\n".encode())
-        return CANNOT_APPLY
-    # The plugins the first run loaded, named: finding them again among the installed packages'
-    # entry points takes longer than most mutants' tests.
-    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
-    plugins = [arg for module in PLUGIN_MODULES for arg in ("-p", module)]
-    return int(
-        pytest.main(
-            [
-                *plugins,
-                "-x",
-                "-q",
-                "-p",
-                "no:cacheprovider",
-                f"--timeout={per_test_timeout:g}",
-                "-o",
-                "addopts=",
-                # On a hang, end the child at once: a signal can leave it stuck again in teardown.
-                "-o",
-                "timeout_method=thread",
-                *mutant.tests,
-            ],
-            plugins=[TestTimeouts(durations, per_test_timeout), ReportKiller(killer_fd)],
-        )
-    )
+        stderr = os.dup(2)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        os.dup2(devnull, 2)
+        try:
+            apply(mutant)
+        except Exception as error:
+            os.write(stderr, f"\ncannot apply {mutant.where} {mutant.what}: {error!r}\n".encode())
+            return CANNOT_APPLY
+        self.killer_fd = killer_fd
+        items = [self.items[nodeid] for nodeid in mutant.tests if nodeid in self.items]
+        if items:  # the session's reporter writes to the stdout it saved at its start: not here
+            reporter = items[0].config.pluginmanager.get_plugin("terminalreporter")
+            if reporter is not None:
+                items[0].config.pluginmanager.unregister(reporter)
+        factory = getattr(items[0].config, "_tmp_path_factory", None) if items else None
+        basetemp = tempfile.mkdtemp(prefix="mutant-")
+        if factory is not None:  # each child's tmp_path under a folder of its own, removed after
+            factory._given_basetemp = Path(basetemp)
+            factory._basetemp = None
+        try:
+            for index, item in enumerate(items):
+                # After the last test, only its own fixtures end: the child exits, and the session's
+                # (an emulator serving in a thread) could wait for ever in a child's teardown.
+                following = items[index + 1] if index + 1 < len(items) else item
+                item.ihook.pytest_runtest_protocol(item=item, nextitem=following)
+                if self.failed:
+                    return 1
+            return 0
+        finally:
+            shutil.rmtree(basetemp, ignore_errors=True)
 
 
 def _killers_first(
@@ -498,7 +522,7 @@ def _learn_killer(mutant: Mutant, read_fd: int, killers: dict[str, list[str]], k
 def run_all(
     mutants: list[Mutant],
     jobs: int,
-    per_test_timeout: float,
+    runner: MutantRunner,
     durations: dict[str, float],
     took: dict[int, float],
 ) -> dict[int, str]:
@@ -526,7 +550,7 @@ def run_all(
                     code = 4
                     try:
                         os.close(read_fd)
-                        code = run_child(mutants[index], per_test_timeout, durations, write_fd)
+                        code = runner.run_child(mutants[index], write_fd)
                     finally:
                         os._exit(code)
                 os.close(write_fd)
@@ -631,6 +655,10 @@ def main() -> int:
         print(f"left out, it fails unchanged: {nodeid}")
         for tests in tracer.lines.values():
             tests.discard(nodeid)
+    for nodeid in sorted(tracer.run_dags - set(tracer.failed)):
+        print(f"left out, it runs dag.test(): {nodeid}")
+        for tests in tracer.lines.values():
+            tests.discard(nodeid)
     constants: dict[tuple[str, str], set[int]] = {}
     for path in paths:
         for key, users in constant_users(path).items():
@@ -642,13 +670,34 @@ def main() -> int:
         # down that much without failing one counts as caught by a time limit.
         mutant.budget = 30.0 + 1.5 * sum(tracer.durations.get(nodeid, 0.0) for nodeid in mutant.tests)
 
-    from importlib.metadata import entry_points
-
-    PLUGIN_MODULES[:] = sorted({entry.module for entry in entry_points(group="pytest11")})
     signal.signal(signal.SIGTERM, _interrupt)  # again: the tests may have set their own handler
     started = time.monotonic()
     took: dict[int, float] = {}  # index -> seconds its child ran
-    outcomes = run_all(mutants, args.jobs, args.timeout, tracer.durations, took)
+    outcomes: dict[int, str] = {}
+
+    def run(runner: MutantRunner) -> None:
+        signal.signal(signal.SIGTERM, _interrupt)
+        outcomes.update(run_all(mutants, args.jobs, runner, tracer.durations, took))
+
+    runner = MutantRunner(run, tracer.durations, args.timeout)
+    pytest.main(
+        [
+            "-qq",
+            "-p",
+            "no:cacheprovider",
+            "-o",
+            "addopts=",
+            f"--timeout={args.timeout:g}",
+            # On a hang, end the child at once: a signal can leave it stuck again in teardown.
+            "-o",
+            "timeout_method=thread",
+            *TESTS,
+        ],
+        plugins=[runner],
+    )
+    if len(outcomes) != len(mutants):
+        print("the mutants could not run: collecting the tests again failed")
+        return 2
     elapsed = time.monotonic() - started
     survivors = [(m, outcomes[i]) for i, m in enumerate(mutants) if outcomes[i] in ("survived", "no test")]
     not_applied = sum(1 for outcome in outcomes.values() if outcome == "not applied")

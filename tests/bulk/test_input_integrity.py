@@ -337,3 +337,18 @@ def test_a_csv_written_with_comma_and_space_reads_its_cells_as_its_header(tmp_pa
         (1, {"conversation_id": ID, "title": "Laptop refresh", "archived": "true"}),
         (2, {"conversation_id": f"{ID[:-1]}B", "title": " kept", "archived": "false"}),
     ]
+
+
+def test_a_stop_ends_the_validation_pass_at_its_next_check_every_1024_rows() -> None:
+    import threading
+
+    rows = [{"conversation_id": f"conv_{n:021d}", "archived": True} for n in range(3000)]
+    stop = threading.Event()
+    stop.set()
+
+    stopped, whole = Plan(RowSource(updates=rows)), Plan(RowSource(updates=rows))
+    stopped.scan(stop)
+    whole.scan(None)
+
+    assert stopped.total == 1023  # the rows before the first check
+    assert (whole.total, whole.sends) == (3000, 3000)
