@@ -352,3 +352,13 @@ def test_a_stop_ends_the_validation_pass_at_its_next_check_every_1024_rows() -> 
 
     assert stopped.total == 1023  # the rows before the first check
     assert (whole.total, whole.sends) == (3000, 3000)
+
+
+def test_an_invalid_row_moved_to_another_place_changes_the_input_s_fingerprint() -> None:
+    valid = {"conversation_id": ID, "archived": True}
+    first, second = Plan(RowSource(updates=[valid, [1]])), Plan(RowSource(updates=[[1], valid]))
+    first.scan()
+    second.scan()
+
+    assert (first.total, first.invalid, second.total, second.invalid) == (2, 1, 2, 1)
+    assert first.fingerprint != second.fingerprint  # a retry must not resume rows by the wrong number

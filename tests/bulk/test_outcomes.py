@@ -433,3 +433,36 @@ def test_an_unusable_connection_fails_the_run_not_every_row(
         "Invalid Timeout (seconds) (connection extra 'timeout'): 'abc' is not a number"
     )
     assert emulator.request_count() == 0
+
+
+def test_an_invalid_row_quoting_the_api_key_is_reported_without_it(make_operator, add_conversations) -> None:
+    from tests.conftest import API_KEY
+
+    (cid,) = add_conversations(1)
+    updates = [[API_KEY, "not an object"], {"conversation_id": cid, "title": "New"}]
+
+    summary = make_operator(updates=updates, on_invalid="skip").execute({})
+
+    (failure,) = summary["failures"]
+    assert failure["row"] == 1
+    assert failure["message"] == "Invalid row: must be a mapping, got ['***', 'not an object']"
+    assert API_KEY not in failure["message"]
+    assert (summary["updated"], summary["invalid"]) == (1, 1)
+
+
+def test_refusing_a_row_that_quotes_the_api_key_quotes_it_without_the_key(
+    make_operator, add_conversations
+) -> None:
+    from airflow_provider_moveworks.exceptions import MoveworksBulkInvalidRowsError
+    from tests.conftest import API_KEY
+
+    (cid,) = add_conversations(1)
+    updates = [[API_KEY, "not an object"], {"conversation_id": cid, "title": "New"}]
+
+    with pytest.raises(MoveworksBulkInvalidRowsError) as raised:
+        make_operator(updates=updates).execute({})
+
+    assert str(raised.value).endswith(
+        "First ones: row 1: Invalid row: must be a mapping, got ['***', 'not an object']"
+    )
+    assert API_KEY not in str(raised.value)
