@@ -12,6 +12,7 @@ operators add no events.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import SplitResult, quote, unquote, urlsplit
@@ -26,15 +27,19 @@ EXTRA_COUNTS = ("updated", "not_found", "failed", "unchanged")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
+def api_netloc(base_url: str) -> str:
+    """The API host of ``base_url`` as one name however the URL spells it: lower case, no
+    trailing dot, no default port of its scheme (the lineage namespace uses it too)."""
+    parts = urlsplit(base_url)
+    port = None
+    with contextlib.suppress(ValueError):  # a port that is not a number is no port
+        port = parts.port
+    return _netloc(parts.hostname or "", port, _DEFAULT_PORTS.get(parts.scheme.lower()))
+
+
 def asset_uri(base_url: str, assistant_name: str) -> str:
     """The asset URI of an assistant's conversations behind the API at ``base_url``."""
-    parts = urlsplit(base_url)
-    host = (parts.hostname or "").rstrip(".").lower()
-    if ":" in host:
-        host = f"[{host}]"
-    port = parts.port
-    netloc = host if port in (None, _DEFAULT_PORTS.get(parts.scheme.lower())) else f"{host}:{port}"
-    return f"{SCHEME}://{netloc}/{quote(assistant_name, safe='')}"
+    return f"{SCHEME}://{api_netloc(base_url)}/{quote(assistant_name, safe='')}"
 
 
 def sanitize_uri(uri: SplitResult) -> SplitResult:
@@ -45,11 +50,15 @@ def sanitize_uri(uri: SplitResult) -> SplitResult:
         )
     if not uri.hostname or not uri.path.strip("/"):
         raise ValueError("A moveworks:// asset URI is moveworks://<api host>/<assistant name>")
-    host = uri.hostname.rstrip(".").lower()
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = host if uri.port in (None, 443) else f"{host}:{uri.port}"
+    netloc = _netloc(uri.hostname, uri.port, _DEFAULT_PORTS["https"])
     return uri._replace(netloc=netloc, path="/" + uri.path.strip("/"), query="", fragment="")
+
+
+def _netloc(hostname: str, port: int | None, default_port: int | None) -> str:
+    host = hostname.rstrip(".").lower()
+    if ":" in host:
+        host = f"[{host}]"  # IPv6
+    return host if port in (None, default_port) else f"{host}:{port}"
 
 
 def convert_asset_to_openlineage(asset: Any, lineage_context: Any) -> Any:
@@ -69,10 +78,11 @@ def moveworks_conversations_asset(moveworks_conn_id: str = "moveworks_default") 
     return AssetAlias(name=f"{ALIAS_PREFIX}{moveworks_conn_id}")
 
 
-def record_changes(task: Any, context: Any, counts: Mapping[str, Any], *, uri: str, changed: bool) -> None:
+def record_changes(task: Any, context: Any, counts: Mapping[str, Any], *, config: Any, changed: bool) -> None:
     """Add the run's event to each Moveworks outlet of ``task`` if ``changed``: an alias gets an
-    event on the asset ``uri``, a Moveworks asset its counts as ``extra``. Without changes a
-    Moveworks asset is taken out of the outlets, so that Airflow records no event for it."""
+    event on the asset of ``config`` (a client config), a Moveworks asset its counts as
+    ``extra``. Without changes a Moveworks asset is taken out of the outlets, so that Airflow
+    records no event for it."""
     from airflow_provider_moveworks.version_compat import AIRFLOW_V_3_0_PLUS
 
     outlets = list(getattr(task, "outlets", None) or [])
@@ -86,7 +96,7 @@ def record_changes(task: Any, context: Any, counts: Mapping[str, Any], *, uri: s
     for outlet in outlets:
         if isinstance(outlet, AssetAlias) and outlet.name.startswith(ALIAS_PREFIX):
             if changed:
-                events[outlet].add(Asset(uri=uri), extra=extra)
+                events[outlet].add(Asset(uri=asset_uri(config.base_url, config.assistant_name)), extra=extra)
         elif isinstance(outlet, Asset) and outlet.uri.startswith(f"{SCHEME}://"):
             if not changed:
                 continue

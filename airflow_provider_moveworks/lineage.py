@@ -29,7 +29,6 @@ COUNTS = ("updated", "not_found", "failed", "invalid")
 RUN_FACET = "moveworks"
 # Airflow's object-storage schemes whose OpenLineage namespace has another name.
 _SCHEME_ALIASES = {"gcs": "gs", "s3a": "s3", "s3n": "s3", "local": "file"}
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 @attr.define
@@ -67,16 +66,9 @@ def conversations_dataset(base_url: str, assistant_name: str) -> Any:
     """The assistant's conversations, where the connection's base URL serves them: one namespace
     per API host however the URL spells it (host names in lower case, without a trailing dot or
     the scheme's default port)."""
-    parts = urlsplit(base_url)
-    host = (parts.hostname or "").rstrip(".")
-    if ":" in host:
-        host = f"[{host}]"  # IPv6
-    port = None
-    with contextlib.suppress(ValueError):
-        port = parts.port
-    if port is not None and _DEFAULT_PORTS.get(parts.scheme.lower()) != port:
-        host = f"{host}:{port}"
-    return Dataset(namespace=f"moveworks://{host}", name=assistant_name)
+    from airflow_provider_moveworks.assets import api_netloc
+
+    return Dataset(namespace=f"moveworks://{api_netloc(base_url)}", name=assistant_name)
 
 
 def operator_lineage(

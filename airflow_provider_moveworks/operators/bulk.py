@@ -243,14 +243,12 @@ class MoveworksBulkUpdateConversationsOperator(BaseOperator):
             raise
         self._summary = summary
         self.log.info("Bulk update summary: %s", {k: v for k, v in summary.items() if k != "failures"})
-        from airflow_provider_moveworks.assets import asset_uri, record_changes
+        from airflow_provider_moveworks.assets import record_changes
 
-        settings = self.hook.settings
         # This try's updates: rows an earlier try updated were announced by that try.
         counts = {**summary, "updated": summary["updated"] - summary["resumed"]}
         changed = counts["updated"] > 0 and not summary["dry_run"]
-        uri = asset_uri(settings.base_url, settings.assistant_name)
-        record_changes(self, context, counts, uri=uri, changed=changed)
+        record_changes(self, context, counts, config=self.hook.settings, changed=changed)
         return summary
 
     def on_kill(self) -> None:

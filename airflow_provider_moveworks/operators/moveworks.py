@@ -134,13 +134,11 @@ class MoveworksUpdateConversationOperator(BaseOperator):
 
     def _record_changes(self, context: Context, *, changed: bool) -> None:
         """The asset event of a Moveworks outlet, with this update's counts (see ``assets``)."""
-        from airflow_provider_moveworks.assets import asset_uri, record_changes
+        from airflow_provider_moveworks.assets import record_changes
 
-        settings = self.hook.settings
         counts = {"updated": int(changed), "not_found": int(self._outcome == "not_found")}
         counts["unchanged"] = int(self._outcome == "unchanged")
-        uri = asset_uri(settings.base_url, settings.assistant_name)
-        record_changes(self, context, counts, uri=uri, changed=changed)
+        record_changes(self, context, counts, config=self.hook.settings, changed=changed)
 
     # What the last run did ("updated", "not_found", "failed"), for lineage; None if nothing was sent.
     _outcome: str | None = None
