@@ -2,16 +2,8 @@
 
 On loopback, in a temporary folder: PostgreSQL (metadata database), Redis (Celery broker), the
 Moveworks emulator with a rate limit (its own process), and Airflow with the CeleryExecutor:
-scheduler, DAG processor, API server and two Celery workers (``worker-a``, ``worker-b``).
-
-1. A run over 5,000 conversations: the shards must run on both workers, the emulator must end
-   exactly as the export asks, every row must be reported once, and the shards together must stay
-   within the account's limit with at most 5% 429s.
-2. A run over 2,000 more, during which ``worker-a`` is SIGKILLed while it runs a shard: the
-   scheduler must find the task lost (heartbeat timeout), the retry must run on ``worker-b`` and
-   resume from the progress the killed try kept in the task state store (in PostgreSQL): only
-   about a second's worth of rows, plus those in flight, may be sent twice. The emulator must
-   again end exactly as asked, every row reported once.
+scheduler, DAG processor, API server and two Celery workers (``worker-a``, ``worker-b``)
+(``deployment.py``), then the scenarios, each in a module of its own (``scenario_*.py``).
 
 Everything started is stopped at the end, whatever happened; on failure the components' logs are
 printed. Exit status 0 only if every check held.
@@ -19,35 +11,17 @@ printed. Exit status 0 only if every check held.
 
 from __future__ import annotations
 
-import json
-import os
-import secrets
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
-import psycopg2
-from stack import DeployError, Stack, free_port, wait_for
-
-REPO = Path(__file__).resolve().parents[2]
-DAG_ID = "example_moveworks_sharded_archive"
-API_KEY = "deploy-api-key-" + secrets.token_hex(8)
-ASSISTANT = "deploy-assistant"
-ACCOUNT_LIMIT = 200.0  # requests/s the emulator allows; the DAG gives each shard LIMIT / SLOTS
-POOL_SLOTS = 4
-SHARDS = 4
-MAX_CONCURRENCY = 8  # the example DAG's, per shard
-WORKERS = ("worker-a", "worker-b")
-FIRST_ROWS, SECOND_ROWS = 5000, 2000
-# The scheduler declares a task lost after this many seconds without a heartbeat.
-HEARTBEAT_TIMEOUT = 10
+from deployment import Deployment
+from scenario_workers import run_on_both_workers, survive_a_killed_worker
+from stack import Stack
 
 
 def main() -> int:
@@ -67,8 +41,8 @@ def main() -> int:
         deployment = Deployment(stack)
         stages = deployment.start()
         figures["start-up"] = f"{time.monotonic() - started:.0f} s ({stages})"
-        figures.update(deployment.run_on_both_workers())
-        figures.update(deployment.survive_a_killed_worker())
+        figures.update(run_on_both_workers(deployment))
+        figures.update(survive_a_killed_worker(deployment))
         passed = True
     except Exception as error:
         print(f"\nDEPLOY TEST FAILED: {type(error).__name__}: {error}\n", file=sys.stderr)
@@ -84,344 +58,6 @@ def main() -> int:
     for key, value in figures.items():
         print(f"  {key}: {value}")
     return 0
-
-
-class Deployment:
-    def __init__(self, stack: Stack) -> None:
-        self.stack = stack
-        self.home = stack.root / "airflow-home"
-        self.dags = self.home / "dags"
-        self.work = stack.root / "work"
-        self.data = stack.root / "data"
-        for folder in (self.dags, self.work, self.data):
-            folder.mkdir(parents=True)
-        (self.dags / f"{DAG_ID}.py").symlink_to(REPO / "example_dags" / f"{DAG_ID}.py")
-
-    # -- start-up ------------------------------------------------------------------------------------
-
-    def start(self) -> str:
-        """Start everything; returns how long each stage took."""
-        began = time.monotonic()
-        pg_port = self.stack.start_postgres()
-        redis_port = self.stack.start_redis()
-        self.emulator = self.stack.start_emulator(
-            "emulator",
-            [
-                *("--api-key", API_KEY, "--assistant-name", ASSISTANT, "--random-seed", "11"),
-                *("--seed-conversations", str(FIRST_ROWS + SECOND_ROWS), "--archived-share", "0"),
-                *("--rate-limit", str(ACCOUNT_LIMIT)),
-            ],
-        )
-        # SQLAlchemy 2.1 would pick psycopg 3 for a bare postgresql:// URL: name the driver.
-        self.db_url = f"postgresql+psycopg2://airflow@127.0.0.1:{pg_port}/airflow"
-        self.dsn = f"host=127.0.0.1 port={pg_port} user=airflow dbname=airflow"
-        self.api_port = free_port()
-        connection = {
-            "conn_type": "moveworks",
-            "host": f"{self.emulator}/rest/v1beta1",
-            "password": API_KEY,
-            "extra": {"assistant_name": ASSISTANT},
-        }
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "MOVEWORKS"))}
-        env.update(
-            {
-                "PYTHONPATH": str(Path(__file__).resolve().parent),  # deploy_hostname
-                "AIRFLOW_HOME": str(self.home),
-                "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags),
-                "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-                "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
-                "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
-                "AIRFLOW__CORE__PARALLELISM": "16",
-                "AIRFLOW__CORE__HOSTNAME_CALLABLE": "deploy_hostname.hostname",
-                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.db_url,
-                "AIRFLOW__CELERY__BROKER_URL": f"redis://127.0.0.1:{redis_port}/0",
-                "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + self.db_url,
-                "AIRFLOW__CELERY__WORKER_CONCURRENCY": "2",
-                "AIRFLOW__API__HOST": "127.0.0.1",
-                "AIRFLOW__API__PORT": str(self.api_port),
-                "AIRFLOW__API__WORKERS": "1",
-                "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{self.api_port}/execution/",
-                "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "30",
-                "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": "1",
-                "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
-                "AIRFLOW__API__SECRET_KEY": secrets.token_hex(16),
-                # The test's own REST calls (pool, triggers) need no login on this loopback server.
-                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
-                "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
-                "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.5",
-                "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": str(HEARTBEAT_TIMEOUT),
-                "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "2",
-                "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-                "AIRFLOW__DAG_PROCESSOR__BUNDLE_REFRESH_CHECK_INTERVAL": "1",
-                "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
-                "AIRFLOW__LOGGING__COLORED_CONSOLE_LOG": "False",
-                "AIRFLOW_CONN_MOVEWORKS_DEFAULT": json.dumps(connection),
-                "MOVEWORKS_ACCOUNT_REQUESTS_PER_SECOND": str(ACCOUNT_LIMIT),
-                "MOVEWORKS_POOL": "moveworks",
-                "MOVEWORKS_POOL_SLOTS": str(POOL_SLOTS),
-            }
-        )
-        self.env = env
-        services = time.monotonic()
-        self.airflow("db", "migrate", timeout=180)
-        migrated = time.monotonic()
-        airflow = [sys.executable, "-m", "airflow"]
-        api = ["api-server", "--host", "127.0.0.1", "--port", str(self.api_port)]
-        self.stack.start("api-server", [*airflow, *api], env)
-        self.stack.start("dag-processor", [*airflow, "dag-processor"], env)
-        self.stack.start("scheduler", [*airflow, "scheduler"], env)
-        for name in WORKERS:
-            worker = ["celery", "worker", "--celery-hostname", f"{name}@%h", "--concurrency", "2"]
-            worker += ["--skip-serve-logs", "--without-mingle", "--without-gossip"]
-            self.stack.start(name, [*airflow, *worker], {**env, "DEPLOY_HOSTNAME": name})
-        # The execution API builds its routes on its first request, for seconds of CPU: make that
-        # happen now rather than on a task's first call.
-        health = f"http://127.0.0.1:{self.api_port}/execution/health"
-        wait_for("the API server", lambda: _http_ok(health, timeout=60), 120, self.stack, interval=1)
-        for name in WORKERS:
-            log = self.stack.logs / f"{name}.log"
-            ready = lambda log=log: " ready." in log.read_text(errors="replace")  # noqa: E731
-            wait_for(f"{name} to be ready", ready, 120, self.stack)
-        pool = {"name": "moveworks", "slots": POOL_SLOTS, "description": "Moveworks API: limit / slots"}
-        self.api_post("/api/v2/pools", pool)
-        parsed = "SELECT 1 FROM serialized_dag WHERE dag_id = %s"
-        wait_for("the DAG to be parsed", lambda: bool(self.sql(parsed, DAG_ID)), 120, self.stack, interval=1)
-        return (
-            f"PostgreSQL, Redis, emulator {services - began:.0f} s; db migrate {migrated - services:.0f} s; "
-            f"Airflow components ready {time.monotonic() - migrated:.0f} s"
-        )
-
-    def airflow(self, *args: str, timeout: float = 120) -> str:
-        done = subprocess.run(
-            [sys.executable, "-m", "airflow", *args],
-            env=self.env,
-            cwd=self.stack.root,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-        if done.returncode != 0:
-            command = " ".join(args)
-            raise DeployError(f"airflow {command} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
-        return done.stdout
-
-    def api_post(self, path: str, body: dict[str, Any]) -> Any:
-        """A call to the API server's REST API (a CLI call would cost seconds of start-up)."""
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{self.api_port}{path}",
-            data=json.dumps(body).encode(),
-            headers={"Content-Type": "application/json"},
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310
-                return json.loads(response.read())
-        except urllib.error.HTTPError as error:
-            raise DeployError(f"POST {path}: {error.code} {error.read()[:500]!r}") from None
-
-    def sql(self, query: str, *params: Any) -> list[tuple[Any, ...]]:
-        with psycopg2.connect(self.dsn) as conn, conn.cursor() as cursor:
-            cursor.execute(query, params)
-            return list(cursor.fetchall())
-
-    def emulator_get(self, path: str) -> Any:
-        with urllib.request.urlopen(f"{self.emulator}/_emulator{path}", timeout=30) as response:  # noqa: S310
-            return json.loads(response.read())
-
-    def reset_counters(self) -> None:
-        request = urllib.request.Request(f"{self.emulator}/_emulator/reset-counters", data=b"{}")  # noqa: S310
-        with urllib.request.urlopen(request, timeout=30):  # noqa: S310
-            pass
-
-    def counts(self) -> dict[Any, int]:
-        """PATCH answers by status since the last reset."""
-        rows = self.emulator_get("/counters")["counters"]
-        return {row["status"]: row["count"] for row in rows if row["method"] == "PATCH"}
-
-    # -- runs --------------------------------------------------------------------------------------
-
-    def write_export(
-        self, name: str, conversations: list[dict[str, Any]]
-    ) -> tuple[str, dict[str, dict[str, Any]]]:
-        """An export that retitles every other conversation and archives every third; returns its
-        URI and the fields each conversation must end with."""
-        asked: dict[str, dict[str, Any]] = {}
-        path = self.data / f"{name}.jsonl"
-        with path.open("w") as out:
-            for n, conversation in enumerate(conversations):
-                row: dict[str, Any] = {"conversation_id": conversation["conversation_id"]}
-                if n % 2 == 0:
-                    row["title"] = f"{name} retitled {n}"
-                if n % 3 == 0 or "title" not in row:
-                    row["archived"] = True
-                out.write(json.dumps(row) + "\n")
-                asked[row["conversation_id"]] = {k: v for k, v in row.items() if k != "conversation_id"}
-        return path.as_uri(), asked
-
-    def trigger(self, run_id: str, export: str) -> None:
-        conf = {"export": export, "work_dir": self.work.as_uri(), "shards": SHARDS}
-        body = {"dag_run_id": run_id, "logical_date": None, "conf": conf}
-        self.api_post(f"/api/v2/dags/{DAG_ID}/dagRuns", body)
-
-    def run_state(self, run_id: str) -> str | None:
-        rows = self.sql("SELECT state FROM dag_run WHERE dag_id = %s AND run_id = %s", DAG_ID, run_id)
-        return rows[0][0] if rows else None
-
-    def wait_for_run(self, run_id: str, timeout: float) -> None:
-        finished = lambda: self.run_state(run_id) in ("success", "failed")  # noqa: E731
-        wait_for(f"run {run_id} to finish", finished, timeout, self.stack)
-        if self.run_state(run_id) != "success":
-            states = self.sql(
-                "SELECT task_id, map_index, state, try_number, hostname FROM task_instance "
-                "WHERE dag_id = %s AND run_id = %s ORDER BY task_id, map_index",
-                DAG_ID,
-                run_id,
-            )
-            raise DeployError(f"run {run_id} {self.run_state(run_id)}: {states}")
-
-    def shards(self, run_id: str) -> list[tuple[int, str, str, int, Any, Any]]:
-        return [
-            tuple(row)  # type: ignore[misc]
-            for row in self.sql(
-                "SELECT map_index, state, hostname, try_number, start_date, end_date FROM task_instance "
-                "WHERE dag_id = %s AND run_id = %s AND task_id = 'archive_shard' ORDER BY map_index",
-                DAG_ID,
-                run_id,
-            )
-        ]
-
-    def check_state(self, before: dict[str, Any], asked: dict[str, dict[str, Any]]) -> None:
-        """The emulator holds exactly what was asked: the listed fields changed, nothing else."""
-        after = self.emulator_get("/state")["conversations"]
-        assert set(after) == set(before), "conversations appeared or vanished"
-        wrong = []
-        for cid, old in before.items():
-            expected = {**old, **asked.get(cid, {})}
-            got = {k: v for k, v in after[cid].items() if k != "updated_at"}
-            if got != {k: v for k, v in expected.items() if k != "updated_at"}:
-                wrong.append(cid)
-        assert not wrong, f"{len(wrong)} conversations not as asked, e.g. {wrong[:3]}"
-
-    def check_reports(self, run_id: str, asked: dict[str, dict[str, Any]]) -> dict[str, Any]:
-        """Every row reported exactly once, as updated; the combined summary adds up."""
-        folder = self.work / run_id
-        reported = [
-            json.loads(line)
-            for path in sorted(folder.glob("report-*.jsonl"))
-            for line in path.read_text().splitlines()
-        ]
-        ids = [row["conversation_id"] for row in reported]
-        assert len(ids) == len(set(ids)) == len(asked), (
-            f"{len(ids)} report rows, {len(set(ids))} distinct, {len(asked)} asked"
-        )
-        assert set(ids) == set(asked), "the reports name other conversations than the export"
-        assert {row["outcome"] for row in reported} == {"updated"}, "a row was not updated"
-        summary: dict[str, Any] = json.loads((folder / "summary.json").read_text())
-        counted = (summary["total"], summary["updated"], summary["shards"])
-        assert counted == (len(asked), len(asked), SHARDS), summary
-        return summary
-
-    def run_on_both_workers(self) -> dict[str, Any]:
-        state = self.emulator_get("/state")["conversations"]
-        ordered = sorted(state.values(), key=lambda c: c["conversation_id"])
-        self.second_batch = ordered[FIRST_ROWS:]
-        export, asked = self.write_export("first", ordered[:FIRST_ROWS])
-        self.reset_counters()
-        run_id = "deploy_first"
-        self.trigger(run_id, export)
-        self.wait_for_run(run_id, timeout=150)
-
-        shards = self.shards(run_id)
-        hosts = sorted({host for _, _, host, _, _, _ in shards})
-        assert hosts == sorted(WORKERS), f"shards ran on {hosts}, not on both workers"
-        self.check_state(state, asked)
-        self.check_reports(run_id, asked)
-        counts = self.counts()
-        ok, throttled = counts.get(200, 0), counts.get(429, 0)
-        assert ok == FIRST_ROWS, f"{ok} successful PATCHes for {FIRST_ROWS} rows"
-        window = (max(end for *_, end in shards) - min(start for *_, start, _ in shards)).total_seconds()
-        rate = ok / window
-        share = throttled / (ok + throttled)
-        assert rate <= ACCOUNT_LIMIT * 1.05, f"{rate:.0f} updates/s over a limit of {ACCOUNT_LIMIT:.0f}"
-        assert share <= 0.05, f"{share:.1%} of PATCHes answered 429"
-        per_host = {host: sorted(m for m, _, h, *_ in shards if h == host) for host in hosts}
-        self.before_second = self.emulator_get("/state")["conversations"]
-        return {
-            "run 1": f"{FIRST_ROWS} rows in {SHARDS} shards, shards by worker {per_host}",
-            "run 1 rate": f"{rate:.0f} updates/s over {window:.1f} s (limit {ACCOUNT_LIMIT:.0f}/s)",
-            "run 1 429s": f"{throttled} of {ok + throttled} PATCHes ({share:.2%})",
-        }
-
-    def survive_a_killed_worker(self) -> dict[str, Any]:
-        export, asked = self.write_export("second", self.second_batch)
-        self.reset_counters()
-        run_id = "deploy_kill"
-        self.trigger(run_id, export)
-        victim, survivor = WORKERS
-
-        def victim_is_busy() -> bool:
-            running = [s for s in self.shards(run_id) if s[1] == "running" and s[2] == victim]
-            # Killed once its shards have sent a good share of their rows, well before the end.
-            return bool(running) and self.counts().get(200, 0) >= SECOND_ROWS // 4
-
-        wait_for(f"a shard running on {victim}", victim_is_busy, 90, self.stack, interval=0.2)
-        killed = [m for m, state, host, *_ in self.shards(run_id) if state == "running" and host == victim]
-        sent_before_kill = self.counts().get(200, 0)
-        self.stack.kill(victim)
-        killed_at = time.monotonic()
-        print(f"SIGKILLed {victim} while it ran shards {killed} ({sent_before_kill} rows updated so far)")
-
-        def retried() -> bool:
-            return all(t >= 2 for m, _, _, t, *_ in self.shards(run_id) if m in killed)
-
-        detected = wait_for("the scheduler to retry the lost shards", retried, 90, self.stack, interval=0.5)
-        self.wait_for_run(run_id, timeout=120)
-        recovered = time.monotonic() - killed_at
-
-        shards = {m: (state, host, tries) for m, state, host, tries, *_ in self.shards(run_id)}
-        for index in killed:
-            state, host, tries = shards[index]
-            assert (state, host) == ("success", survivor), f"shard {index}: {state} on {host} (try {tries})"
-        history = self.sql(
-            "SELECT map_index, try_number, state, hostname FROM task_instance_history "
-            "WHERE dag_id = %s AND run_id = %s AND task_id = 'archive_shard' ORDER BY map_index, try_number",
-            DAG_ID,
-            run_id,
-        )
-        lost = {(m, host) for m, _, state, host in history if m in killed}
-        assert lost == {(m, victim) for m in killed}, f"history of the killed shards: {history}"
-        self.check_state(self.before_second, asked)
-        summary = self.check_reports(run_id, asked)
-        counts = self.counts()
-        resent = counts.get(200, 0) - SECOND_ROWS
-        # The retry resumes from the progress the killed try saved in the task state store (in
-        # PostgreSQL, saved every second): only the rows of its last second, and those in flight,
-        # are sent again. Bounded with a second of slack for a loaded machine.
-        shard_rate = ACCOUNT_LIMIT / POOL_SLOTS
-        bound = len(killed) * (2 * shard_rate + MAX_CONCURRENCY)
-        assert 0 <= resent <= bound, f"{resent} rows re-sent, more than {bound:.0f}"
-        resumed = summary["resumed"]
-        assert resumed > 0, "no row was resumed from the killed try's progress"
-        return {
-            "run 2": f"{victim} SIGKILLed running shards {killed}, after {sent_before_kill} rows updated",
-            "run 2 recovery": (
-                f"retries started {detected:.0f} s after the kill, on {survivor}; "
-                f"run done {recovered:.0f} s after it"
-            ),
-            "run 2 re-sent rows": (
-                f"{resent} (PATCHes answered 200 beyond the {SECOND_ROWS} rows; one second of the "
-                f"killed shards is {len(killed) * shard_rate:.0f} rows, in flight up to "
-                f"{len(killed) * MAX_CONCURRENCY}); {resumed} rows resumed from the task state store"
-            ),
-        }
-
-
-def _http_ok(url: str, timeout: float) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - loopback only
-            return bool(response.status == 200)
-    except OSError:
-        return False
 
 
 if __name__ == "__main__":

@@ -1,0 +1,278 @@
+"""The deployment under test: starts Airflow's components on a ``Stack``, and gives the scenarios
+the REST, SQL and emulator calls they need, the export they run and the checks every run ends with."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import psycopg2
+from stack import DeployError, Stack, free_port, wait_for
+
+REPO = Path(__file__).resolve().parents[2]
+DAG_ID = "example_moveworks_sharded_archive"
+API_KEY = "deploy-api-key-" + secrets.token_hex(8)
+ASSISTANT = "deploy-assistant"
+ACCOUNT_LIMIT = 200.0  # requests/s the emulator allows; the DAG gives each shard LIMIT / SLOTS
+POOL_SLOTS = 4
+SHARDS = 4
+MAX_CONCURRENCY = 8  # the example DAG's, per shard
+WORKERS = ("worker-a", "worker-b")
+FIRST_ROWS, SECOND_ROWS = 5000, 2000
+# The scheduler declares a task lost after this many seconds without a heartbeat.
+HEARTBEAT_TIMEOUT = 10
+
+
+class Deployment:
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self.home = stack.root / "airflow-home"
+        self.dags = self.home / "dags"
+        self.work = stack.root / "work"
+        self.data = stack.root / "data"
+        for folder in (self.dags, self.work, self.data):
+            folder.mkdir(parents=True)
+        (self.dags / f"{DAG_ID}.py").symlink_to(REPO / "example_dags" / f"{DAG_ID}.py")
+        # What the first scenario leaves to the killed-worker run: its rows and the state before it.
+        self.second_batch: list[dict[str, Any]] = []
+        self.before_second: dict[str, Any] = {}
+
+    # -- start-up ------------------------------------------------------------------------------------
+
+    def start(self) -> str:
+        """Start everything; returns how long each stage took."""
+        began = time.monotonic()
+        pg_port = self.stack.start_postgres()
+        redis_port = self.stack.start_redis()
+        self.emulator = self.stack.start_emulator(
+            "emulator",
+            [
+                *("--api-key", API_KEY, "--assistant-name", ASSISTANT, "--random-seed", "11"),
+                *("--seed-conversations", str(FIRST_ROWS + SECOND_ROWS), "--archived-share", "0"),
+                *("--rate-limit", str(ACCOUNT_LIMIT)),
+            ],
+        )
+        # SQLAlchemy 2.1 would pick psycopg 3 for a bare postgresql:// URL: name the driver.
+        self.db_url = f"postgresql+psycopg2://airflow@127.0.0.1:{pg_port}/airflow"
+        self.dsn = f"host=127.0.0.1 port={pg_port} user=airflow dbname=airflow"
+        self.api_port = free_port()
+        connection = {
+            "conn_type": "moveworks",
+            "host": f"{self.emulator}/rest/v1beta1",
+            "password": API_KEY,
+            "extra": {"assistant_name": ASSISTANT},
+        }
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "MOVEWORKS"))}
+        env.update(
+            {
+                "PYTHONPATH": str(Path(__file__).resolve().parent),  # deploy_hostname
+                "AIRFLOW_HOME": str(self.home),
+                "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags),
+                "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+                "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+                "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+                "AIRFLOW__CORE__PARALLELISM": "16",
+                "AIRFLOW__CORE__HOSTNAME_CALLABLE": "deploy_hostname.hostname",
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.db_url,
+                "AIRFLOW__CELERY__BROKER_URL": f"redis://127.0.0.1:{redis_port}/0",
+                "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + self.db_url,
+                "AIRFLOW__CELERY__WORKER_CONCURRENCY": "2",
+                "AIRFLOW__API__HOST": "127.0.0.1",
+                "AIRFLOW__API__PORT": str(self.api_port),
+                "AIRFLOW__API__WORKERS": "1",
+                "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{self.api_port}/execution/",
+                "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "30",
+                "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": "1",
+                "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
+                "AIRFLOW__API__SECRET_KEY": secrets.token_hex(16),
+                # The test's own REST calls (pool, triggers) need no login on this loopback server.
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+                "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
+                "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.5",
+                "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": str(HEARTBEAT_TIMEOUT),
+                "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "2",
+                "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+                "AIRFLOW__DAG_PROCESSOR__BUNDLE_REFRESH_CHECK_INTERVAL": "1",
+                "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
+                "AIRFLOW__LOGGING__COLORED_CONSOLE_LOG": "False",
+                "AIRFLOW_CONN_MOVEWORKS_DEFAULT": json.dumps(connection),
+                "MOVEWORKS_ACCOUNT_REQUESTS_PER_SECOND": str(ACCOUNT_LIMIT),
+                "MOVEWORKS_POOL": "moveworks",
+                "MOVEWORKS_POOL_SLOTS": str(POOL_SLOTS),
+            }
+        )
+        self.env = env
+        services = time.monotonic()
+        self.airflow("db", "migrate", timeout=180)
+        migrated = time.monotonic()
+        airflow = [sys.executable, "-m", "airflow"]
+        api = ["api-server", "--host", "127.0.0.1", "--port", str(self.api_port)]
+        self.stack.start("api-server", [*airflow, *api], env)
+        self.stack.start("dag-processor", [*airflow, "dag-processor"], env)
+        self.stack.start("scheduler", [*airflow, "scheduler"], env)
+        for name in WORKERS:
+            worker = ["celery", "worker", "--celery-hostname", f"{name}@%h", "--concurrency", "2"]
+            worker += ["--skip-serve-logs", "--without-mingle", "--without-gossip"]
+            self.stack.start(name, [*airflow, *worker], {**env, "DEPLOY_HOSTNAME": name})
+        # The execution API builds its routes on its first request, for seconds of CPU: make that
+        # happen now rather than on a task's first call.
+        health = f"http://127.0.0.1:{self.api_port}/execution/health"
+        wait_for("the API server", lambda: _http_ok(health, timeout=60), 120, self.stack, interval=1)
+        for name in WORKERS:
+            log = self.stack.logs / f"{name}.log"
+            ready = lambda log=log: " ready." in log.read_text(errors="replace")  # noqa: E731
+            wait_for(f"{name} to be ready", ready, 120, self.stack)
+        pool = {"name": "moveworks", "slots": POOL_SLOTS, "description": "Moveworks API: limit / slots"}
+        self.api_post("/api/v2/pools", pool)
+        parsed = "SELECT 1 FROM serialized_dag WHERE dag_id = %s"
+        wait_for("the DAG to be parsed", lambda: bool(self.sql(parsed, DAG_ID)), 120, self.stack, interval=1)
+        return (
+            f"PostgreSQL, Redis, emulator {services - began:.0f} s; db migrate {migrated - services:.0f} s; "
+            f"Airflow components ready {time.monotonic() - migrated:.0f} s"
+        )
+
+    def airflow(self, *args: str, timeout: float = 120) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "airflow", *args],
+            env=self.env,
+            cwd=self.stack.root,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        if done.returncode != 0:
+            command = " ".join(args)
+            raise DeployError(f"airflow {command} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
+        return done.stdout
+
+    def api_post(self, path: str, body: dict[str, Any]) -> Any:
+        """A call to the API server's REST API (a CLI call would cost seconds of start-up)."""
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.api_port}{path}",
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310
+                return json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            raise DeployError(f"POST {path}: {error.code} {error.read()[:500]!r}") from None
+
+    def sql(self, query: str, *params: Any) -> list[tuple[Any, ...]]:
+        with psycopg2.connect(self.dsn) as conn, conn.cursor() as cursor:
+            cursor.execute(query, params)
+            return list(cursor.fetchall())
+
+    def emulator_get(self, path: str) -> Any:
+        with urllib.request.urlopen(f"{self.emulator}/_emulator{path}", timeout=30) as response:  # noqa: S310
+            return json.loads(response.read())
+
+    def reset_counters(self) -> None:
+        request = urllib.request.Request(f"{self.emulator}/_emulator/reset-counters", data=b"{}")  # noqa: S310
+        with urllib.request.urlopen(request, timeout=30):  # noqa: S310
+            pass
+
+    def counts(self) -> dict[Any, int]:
+        """PATCH answers by status since the last reset."""
+        rows = self.emulator_get("/counters")["counters"]
+        return {row["status"]: row["count"] for row in rows if row["method"] == "PATCH"}
+
+    # -- runs --------------------------------------------------------------------------------------
+
+    def write_export(
+        self, name: str, conversations: list[dict[str, Any]]
+    ) -> tuple[str, dict[str, dict[str, Any]]]:
+        """An export that retitles every other conversation and archives every third; returns its
+        URI and the fields each conversation must end with."""
+        asked: dict[str, dict[str, Any]] = {}
+        path = self.data / f"{name}.jsonl"
+        with path.open("w") as out:
+            for n, conversation in enumerate(conversations):
+                row: dict[str, Any] = {"conversation_id": conversation["conversation_id"]}
+                if n % 2 == 0:
+                    row["title"] = f"{name} retitled {n}"
+                if n % 3 == 0 or "title" not in row:
+                    row["archived"] = True
+                out.write(json.dumps(row) + "\n")
+                asked[row["conversation_id"]] = {k: v for k, v in row.items() if k != "conversation_id"}
+        return path.as_uri(), asked
+
+    def trigger(self, run_id: str, export: str) -> None:
+        conf = {"export": export, "work_dir": self.work.as_uri(), "shards": SHARDS}
+        body = {"dag_run_id": run_id, "logical_date": None, "conf": conf}
+        self.api_post(f"/api/v2/dags/{DAG_ID}/dagRuns", body)
+
+    def run_state(self, run_id: str) -> str | None:
+        rows = self.sql("SELECT state FROM dag_run WHERE dag_id = %s AND run_id = %s", DAG_ID, run_id)
+        return rows[0][0] if rows else None
+
+    def wait_for_run(self, run_id: str, timeout: float) -> None:
+        finished = lambda: self.run_state(run_id) in ("success", "failed")  # noqa: E731
+        wait_for(f"run {run_id} to finish", finished, timeout, self.stack)
+        if self.run_state(run_id) != "success":
+            states = self.sql(
+                "SELECT task_id, map_index, state, try_number, hostname FROM task_instance "
+                "WHERE dag_id = %s AND run_id = %s ORDER BY task_id, map_index",
+                DAG_ID,
+                run_id,
+            )
+            raise DeployError(f"run {run_id} {self.run_state(run_id)}: {states}")
+
+    def shards(self, run_id: str) -> list[tuple[int, str, str, int, Any, Any]]:
+        return [
+            tuple(row)  # type: ignore[misc]
+            for row in self.sql(
+                "SELECT map_index, state, hostname, try_number, start_date, end_date FROM task_instance "
+                "WHERE dag_id = %s AND run_id = %s AND task_id = 'archive_shard' ORDER BY map_index",
+                DAG_ID,
+                run_id,
+            )
+        ]
+
+    def check_state(self, before: dict[str, Any], asked: dict[str, dict[str, Any]]) -> None:
+        """The emulator holds exactly what was asked: the listed fields changed, nothing else."""
+        after = self.emulator_get("/state")["conversations"]
+        assert set(after) == set(before), "conversations appeared or vanished"
+        wrong = []
+        for cid, old in before.items():
+            expected = {**old, **asked.get(cid, {})}
+            got = {k: v for k, v in after[cid].items() if k != "updated_at"}
+            if got != {k: v for k, v in expected.items() if k != "updated_at"}:
+                wrong.append(cid)
+        assert not wrong, f"{len(wrong)} conversations not as asked, e.g. {wrong[:3]}"
+
+    def check_reports(self, run_id: str, asked: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        """Every row reported exactly once, as updated; the combined summary adds up."""
+        folder = self.work / run_id
+        reported = [
+            json.loads(line)
+            for path in sorted(folder.glob("report-*.jsonl"))
+            for line in path.read_text().splitlines()
+        ]
+        ids = [row["conversation_id"] for row in reported]
+        assert len(ids) == len(set(ids)) == len(asked), (
+            f"{len(ids)} report rows, {len(set(ids))} distinct, {len(asked)} asked"
+        )
+        assert set(ids) == set(asked), "the reports name other conversations than the export"
+        assert {row["outcome"] for row in reported} == {"updated"}, "a row was not updated"
+        summary: dict[str, Any] = json.loads((folder / "summary.json").read_text())
+        counted = (summary["total"], summary["updated"], summary["shards"])
+        assert counted == (len(asked), len(asked), SHARDS), summary
+        return summary
+
+
+def _http_ok(url: str, timeout: float) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - loopback only
+            return bool(response.status == 200)
+    except OSError:
+        return False
