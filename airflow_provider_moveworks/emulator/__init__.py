@@ -77,7 +77,9 @@ Choices the published spec leaves open (a strict, helpful server):
   ``reset-counters``, ``health``) need no auth, get no faults and are not counted.
 * **Counters** are keyed by (method, route template, status or ``"dropped"``, credential label):
   ``api_key:N`` (1-based position), ``client:<id>``, ``unknown`` (unrecognised token or client
-  id) or ``none``. Unmatched paths count under route ``<unmatched>``.
+  id) or ``none``. Unmatched paths count under route ``<unmatched>``. Each key also keeps the
+  times (seconds since the epoch) of its first and last request: ``first`` and ``last`` in
+  ``GET /_emulator/counters``, so that a client can tell the rate it was answered at.
 * **Secrets** are never logged: no access log by default, ``verbose`` logs method, path (no query)
   and status only. The CLI's credentials banner is the one deliberate exception.
 """

@@ -94,9 +94,16 @@ def test_cli_state_counters_and_configure(served: tuple[subprocess.Popen[str], d
     assert state.returncode == 0, state.stderr
     assert len(json.loads(state.stdout)["conversations"]) == 3
     counters = _run("counters", "--url", banner["MOVEWORKS_BASE_URL"])
-    assert json.loads(counters.stdout) == {
+    body = json.loads(counters.stdout)
+    row = body["counters"][0]
+    assert isinstance(row["first"], float)
+    assert row["first"] == row["last"]  # one request
+    assert body == {
         "counters": [
-            {"count": 1, "credential": "api_key:1", "method": "GET", "route": "/conversations", "status": 403}
+            {
+                **{"count": 1, "credential": "api_key:1", "method": "GET", "route": "/conversations"},
+                **{"status": 403, "first": row["first"], "last": row["last"]},
+            }
         ],
         "total": 1,
     }

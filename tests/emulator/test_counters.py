@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import requests
 
 from airflow_provider_moveworks.emulator import MoveworksEmulator
+from airflow_provider_moveworks.emulator.counters import RequestCounters
 
 from .conftest import API_KEY_2, ASSISTANT, CLIENT_ID, CLIENT_SECRET
 
@@ -51,10 +53,18 @@ def test_counters_record_exactly_what_was_sent(
 def test_counters_endpoint_returns_rows(
     session: requests.Session, emulator: MoveworksEmulator, headers: dict[str, str]
 ) -> None:
+    before = time.time()
     session.get(f"{emulator.base_url}/conversations", headers=headers)
-    assert session.get(f"{emulator.url}/_emulator/counters").json() == {
+    after = time.time()
+    body = session.get(f"{emulator.url}/_emulator/counters").json()
+    row = body["counters"][0]
+    assert before <= row["first"] == row["last"] <= after
+    assert body == {
         "counters": [
-            {"method": "GET", "route": "/conversations", "status": 200, "credential": "api_key:1", "count": 1}
+            {
+                **{"method": "GET", "route": "/conversations", "status": 200, "credential": "api_key:1"},
+                **{"count": 1, "first": row["first"], "last": row["last"]},
+            }
         ],
         "total": 1,
     }
@@ -85,3 +95,25 @@ def test_add_conversation_defaults(emulator: MoveworksEmulator) -> None:
     assert added["archived"] is False
     assert added["created_at"] == added["updated_at"]
     assert emulator.get(added["conversation_id"]) == added
+
+
+def test_counters_keep_each_keys_first_and_last_request_time() -> None:
+    ticks = iter([10.0, 11.5, 12.0, 14.25, 20.0])
+    counters = RequestCounters(clock=lambda: next(ticks))
+    counters.record("PATCH", "/conversations/{id}", 200, "api_key:1")  # 10.0
+    counters.record("PATCH", "/conversations/{id}", 429, "api_key:1")  # 11.5
+    counters.record("PATCH", "/conversations/{id}", 200, "api_key:1")  # 12.0
+    counters.record("PATCH", "/conversations/{id}", 200, "api_key:1")  # 14.25
+    assert counters.times() == {
+        ("PATCH", "/conversations/{id}", 200, "api_key:1"): (10.0, 14.25),
+        ("PATCH", "/conversations/{id}", 429, "api_key:1"): (11.5, 11.5),
+    }
+    assert [(row["status"], row["count"], row["first"], row["last"]) for row in counters.as_json()] == [
+        (200, 3, 10.0, 14.25),
+        (429, 1, 11.5, 11.5),
+    ]
+    counters.reset()
+    assert counters.times() == {}
+    assert counters.as_json() == []
+    counters.record("PATCH", "/conversations/{id}", 200, "api_key:1")  # 20.0: a fresh first time
+    assert counters.times() == {("PATCH", "/conversations/{id}", 200, "api_key:1"): (20.0, 20.0)}
