@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_moveworks.bulk.classify import error_fields, interruption, verdict, without_traceback
 from airflow_provider_moveworks.bulk.current import CurrentState
 from airflow_provider_moveworks.bulk.plan import Step
-from airflow_provider_moveworks.bulk.ratelimit import AdaptiveRateLimiter
+from airflow_provider_moveworks.bulk.ratelimit import RateLimiter
 from airflow_provider_moveworks.bulk.resume import ResumeState
 from airflow_provider_moveworks.bulk.summary import Outcomes, ReportWriteError
 from airflow_provider_moveworks.exceptions import MoveworksError
@@ -52,7 +52,7 @@ class WorkerPool:
         workers: int,
         stop: threading.Event,
         halt: Callable[[str, BaseException | None], None],
-        limiter: AdaptiveRateLimiter,
+        limiter: RateLimiter,
         outcomes: Outcomes,
         resume: ResumeState,
         current: CurrentState | None = None,

@@ -25,6 +25,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from typing import Protocol
 
 FIRST_DECREASE = 0.5
 DECREASE = 0.85
@@ -32,6 +33,22 @@ INCREASE_PER_SECOND = 0.02
 MIN_RATE = 0.5
 BURST_SECONDS = 0.05
 MEASURE_WINDOW = 1.0
+
+
+class RateLimiter(Protocol):
+    """What the workers of a bulk run pace themselves with: this module's limiter, or the budget
+    shared through Redis (:mod:`~airflow_provider_moveworks.bulk.shared_budget`)."""
+
+    @property
+    def rate(self) -> float | None: ...
+
+    def acquire(self) -> None: ...
+
+    def throttled(self, delay: float) -> None: ...
+
+    def succeeded(self) -> None: ...
+
+    def cancel(self) -> None: ...
 
 
 class AdaptiveRateLimiter:

@@ -20,7 +20,7 @@ from airflow_provider_moveworks.bulk.classify import error_fields, interruption,
 from airflow_provider_moveworks.bulk.current import CurrentState, learn
 from airflow_provider_moveworks.bulk.plan import Plan
 from airflow_provider_moveworks.bulk.pool import Deferred, WorkerPool
-from airflow_provider_moveworks.bulk.ratelimit import AdaptiveRateLimiter
+from airflow_provider_moveworks.bulk.ratelimit import AdaptiveRateLimiter, RateLimiter
 from airflow_provider_moveworks.bulk.resume import ResumeState, StateStore, run_key
 from airflow_provider_moveworks.bulk.rows import RowSource
 from airflow_provider_moveworks.bulk.storage import Location, open_text, same_location
@@ -87,7 +87,10 @@ class BulkRun:
         *,
         state_store: StateStore | None = None,
         context: Any = None,
+        limiter: RateLimiter | None = None,
     ) -> None:
+        """:param limiter: what paces the requests (a budget shared with other tasks); by default
+        a limiter of this run's own at ``max_requests_per_second``."""
         self._make_client = make_client
         self._source = source
         self._options = options
@@ -95,7 +98,7 @@ class BulkRun:
         self._state_store = state_store
         self._context = context if context is not None else {}
         self._stop = threading.Event()  # shared with the client: once set, no request leaves
-        self._limiter = AdaptiveRateLimiter(options.max_requests_per_second)
+        self._limiter = limiter or AdaptiveRateLimiter(options.max_requests_per_second)
         self._reason: str | None = None  # why the run stopped early
         self._cause: BaseException | None = None  # the error that stopped it, if any
         self._reason_lock = threading.Lock()

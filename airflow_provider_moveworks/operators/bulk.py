@@ -12,12 +12,14 @@ from collections.abc import Callable, Sequence
 from functools import cached_property, partial
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_moveworks.exceptions import MoveworksValidationError
 from airflow_provider_moveworks.retry_policy import apply_default as apply_default_retry_policy
 from airflow_provider_moveworks.validation import parse_switch
 from airflow_provider_moveworks.version_compat import BaseOperator, Context
 
 if TYPE_CHECKING:
     from airflow_provider_moveworks.bulk.runner import BulkRun
+    from airflow_provider_moveworks.bulk.shared_budget import SharedRateLimiter
     from airflow_provider_moveworks.client.client import MoveworksClient
     from airflow_provider_moveworks.hooks.moveworks import MoveworksHook
     from airflow_provider_moveworks.version_compat import ObjectStoragePath
@@ -102,6 +104,14 @@ class MoveworksBulkUpdateConversationsOperator(BaseOperator):
         the others count as ``unchanged``.
     :param current_state: how the state is learned: ``"listing"`` (one walk of the listing),
         ``"get"`` (one GET per row to send), or ``"auto"`` (the listing from 1,000 rows to send).
+    :param rate_limit_conn_id: an Airflow Redis connection (the ``redis`` extra): every bulk task
+        naming the same budget shares ``max_requests_per_second`` (then required: the account's
+        limit) through it, a 429 seen by one slowing them all. See docs/scale-out.md.
+    :param rate_limit_key: the budget's Redis key (templated); by default one per API host and
+        assistant, so tasks on the same account share it.
+    :param fallback_requests_per_second: this task's own limit while Redis does not answer
+        (default: a quarter of ``max_requests_per_second``); set it to the account's limit over
+        the number of tasks that run at once.
 
     Example::
 
@@ -123,6 +133,7 @@ class MoveworksBulkUpdateConversationsOperator(BaseOperator):
         "moveworks_conn_id",
         "assistant_name",
         "dry_run",
+        "rate_limit_key",
     )
     ui_color = "#e7f0fd"
     # Seconds between progress lines in the task log, and the unit of the wait before each retry
@@ -146,6 +157,9 @@ class MoveworksBulkUpdateConversationsOperator(BaseOperator):
         dry_run: bool | str = False,
         skip_unchanged: bool = False,
         current_state: str = "auto",
+        rate_limit_conn_id: str | None = None,
+        rate_limit_key: str | None = None,
+        fallback_requests_per_second: float | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -163,16 +177,23 @@ class MoveworksBulkUpdateConversationsOperator(BaseOperator):
             raise ValueError(f"max_concurrency must be a whole number from 1 to 64, got {max_concurrency!r}")
         if not _is_int(retry_passes) or retry_passes < 0:
             raise ValueError(f"retry_passes must be a whole number >= 0, got {retry_passes!r}")
-        if max_requests_per_second is not None and (
-            isinstance(max_requests_per_second, bool)
-            or not isinstance(max_requests_per_second, (int, float))
-            or not MIN_REQUESTS_PER_SECOND <= max_requests_per_second <= sys.float_info.max
-        ):
-            raise ValueError(
-                f"max_requests_per_second must be a number from {MIN_REQUESTS_PER_SECOND:g} (one "
-                f"request every {1 / MIN_REQUESTS_PER_SECOND:g} s) up, or None for no limit, "
-                f"got {max_requests_per_second!r}"
-            )
+        _check_rate(max_requests_per_second, "max_requests_per_second", ", or None for no limit")
+        _check_rate(fallback_requests_per_second, "fallback_requests_per_second")
+        if rate_limit_conn_id is not None:
+            if not isinstance(rate_limit_conn_id, str) or not rate_limit_conn_id.strip():
+                raise ValueError(f"rate_limit_conn_id must name a connection, not {rate_limit_conn_id!r}")
+            if max_requests_per_second is None:
+                raise ValueError(
+                    "rate_limit_conn_id shares max_requests_per_second among every task on the account: "
+                    "set it to the account's limit"
+                )
+        elif rate_limit_key is not None or fallback_requests_per_second is not None:
+            raise ValueError("rate_limit_key and fallback_requests_per_second need rate_limit_conn_id")
+        if fallback_requests_per_second is not None and max_requests_per_second is not None:
+            fallback_requests_per_second = min(fallback_requests_per_second, max_requests_per_second)
+        self.rate_limit_conn_id = rate_limit_conn_id
+        self.rate_limit_key = rate_limit_key
+        self.fallback_requests_per_second = fallback_requests_per_second
         self.updates = updates
         self.updates_file = updates_file
         self.max_concurrency = max_concurrency
@@ -234,6 +255,7 @@ class MoveworksBulkUpdateConversationsOperator(BaseOperator):
             self.log,
             state_store=context.get("task_state_store"),  # Airflow 3.3+: kept across tries
             context=context,
+            limiter=self._shared_budget(),
         )
         self._run = run
         try:
@@ -241,6 +263,8 @@ class MoveworksBulkUpdateConversationsOperator(BaseOperator):
         except MoveworksBulkUpdateError as error:
             self._summary = error.summary
             raise
+        finally:
+            self._close_budget()
         self._summary = summary
         self.log.info("Bulk update summary: %s", {k: v for k, v in summary.items() if k != "failures"})
         from airflow_provider_moveworks.assets import record_changes
@@ -250,6 +274,69 @@ class MoveworksBulkUpdateConversationsOperator(BaseOperator):
         changed = counts["updated"] > 0 and not summary["dry_run"]
         record_changes(self, context, counts, config=self.hook.settings, changed=changed)
         return summary
+
+    _budget: SharedRateLimiter | None = None
+
+    def _shared_budget(self) -> SharedRateLimiter | None:
+        """The budget shared through ``rate_limit_conn_id``'s Redis, or None (a limiter of the run's own)."""
+        if self.rate_limit_conn_id is None:
+            return None
+        try:
+            from airflow.providers.redis.hooks.redis import RedisHook
+
+            from airflow_provider_moveworks.bulk.shared_budget import SharedRateLimiter, configure_redis
+        except ImportError:
+            raise MoveworksValidationError(
+                "rate_limit_conn_id",
+                "needs the Redis provider: pip install 'airflow-provider-moveworks[redis]'",
+            ) from None
+        key = self._budget_key()
+        assert self.max_requests_per_second is not None  # the constructor requires it
+        fallback = self.fallback_requests_per_second or self.max_requests_per_second / 4
+        redis = configure_redis(RedisHook(redis_conn_id=self.rate_limit_conn_id).get_conn())
+        self._budget = SharedRateLimiter(
+            redis, key, self.max_requests_per_second, fallback_rate=fallback, log=self.log
+        )
+        self.log.info(
+            "Pacing by the rate budget %s in Redis (%s): %g requests/s shared by every task naming it; "
+            "%g requests/s alone while Redis does not answer",
+            key,
+            self.rate_limit_conn_id,
+            self.max_requests_per_second,
+            fallback,
+        )
+        return self._budget
+
+    def _budget_key(self) -> str:
+        """``rate_limit_key``, or the account's default key; never a credential."""
+        from airflow_provider_moveworks.assets import api_netloc
+        from airflow_provider_moveworks.bulk.shared_budget import budget_key
+
+        settings = self.hook.settings
+        key = self.rate_limit_key
+        if key is None:
+            return budget_key(api_netloc(settings.base_url), settings.assistant_name)
+        if not isinstance(key, str) or not key.strip() or not key.isprintable():
+            raise MoveworksValidationError("rate_limit_key", "must be printable text, not empty")
+        from airflow_provider_moveworks.client.secrets import SecretRegistry
+
+        secrets = SecretRegistry()
+        secrets.keep(settings.secret)
+        if secrets.holds_credential(key):
+            raise MoveworksValidationError("rate_limit_key", "holds the connection's credential")
+        return key
+
+    def _close_budget(self) -> None:
+        budget, self._budget = self._budget, None
+        if budget is None:
+            return
+        self.log.info(
+            "Rate budget %s: %d permits from Redis; %d fall-backs to this task's own limiter",
+            budget.key,
+            budget.permits,
+            budget.fallbacks,
+        )
+        budget.close()
 
     def on_kill(self) -> None:
         """SIGTERM, the task marked failed or cleared, or ``execution_timeout``: stop sending
@@ -278,6 +365,18 @@ class MoveworksBulkUpdateConversationsOperator(BaseOperator):
     def get_openlineage_facets_on_failure(self, task_instance: Any) -> Any:
         """As on complete: a failed run reports the rows it counted before failing."""
         return self.get_openlineage_facets_on_complete(task_instance)
+
+
+def _check_rate(value: Any, name: str, otherwise: str = "") -> None:
+    if value is not None and (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not MIN_REQUESTS_PER_SECOND <= value <= sys.float_info.max
+    ):
+        raise ValueError(
+            f"{name} must be a number from {MIN_REQUESTS_PER_SECOND:g} (one request every "
+            f"{1 / MIN_REQUESTS_PER_SECOND:g} s) up{otherwise}, got {value!r}"
+        )
 
 
 def _is_int(value: Any) -> bool:

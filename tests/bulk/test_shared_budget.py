@@ -1,0 +1,266 @@
+"""The rate budget shared through Redis: the Lua script run by fakeredis (the same script a real
+Redis runs), the fallback when Redis is away, and the rejoin."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from typing import Any
+
+import fakeredis
+import pytest
+import redis
+
+from airflow_provider_moveworks.bulk import shared_budget
+from airflow_provider_moveworks.bulk.ratelimit import DECREASE, INCREASE_PER_SECOND
+from airflow_provider_moveworks.bulk.shared_budget import (
+    PROBE_INTERVAL,
+    REDIS_TIMEOUT,
+    SharedRateLimiter,
+    budget_key,
+    configure_redis,
+)
+
+KEY = "moveworks:rate-budget:api.test/bot"
+
+
+class _Clock:
+    """Monotonic seconds for the probe interval, moved by hand."""
+
+    def __init__(self) -> None:
+        self.now = 500.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def server() -> fakeredis.FakeServer:
+    return fakeredis.FakeServer()
+
+
+def limiter(server: fakeredis.FakeServer, rate: float = 1000.0, **kwargs: Any) -> SharedRateLimiter:
+    kwargs.setdefault("fallback_rate", rate / 4)
+    kwargs.setdefault("log", logging.getLogger("budget-test"))
+    return SharedRateLimiter(fakeredis.FakeRedis(server=server), KEY, rate, **kwargs)
+
+
+def stored(server: fakeredis.FakeServer) -> dict[str, float]:
+    raw = fakeredis.FakeRedis(server=server).hgetall(KEY)
+    return {name.decode(): float(value) for name, value in raw.items()}
+
+
+def sent_at(budget: SharedRateLimiter) -> float:
+    return float(budget._sent_at.value)
+
+
+def test_two_tasks_take_their_permits_from_one_schedule(server):
+    first, second = limiter(server, 200.0), limiter(server, 200.0)
+
+    slots = []
+    for n in range(12):
+        budget = first if n % 2 else second
+        budget.acquire()
+        slots.append(sent_at(budget))
+
+    # One GCRA schedule: each permit 1/200 s after the one before, whichever task took it (the
+    # first few may share the 50 ms burst allowance, never closer than the schedule).
+    gaps = [later - earlier for earlier, later in zip(slots, slots[1:])]
+    assert all(gap >= 1 / 200 - 1e-6 for gap in gaps[3:]), gaps
+    assert stored(server)["tat"] == pytest.approx(slots[-1] + 1 / 200)
+    assert first.permits == second.permits == 6
+
+
+def test_tasks_on_other_keys_do_not_share():
+    server = fakeredis.FakeServer()
+    here = SharedRateLimiter(fakeredis.FakeRedis(server=server), "a", 1.0, fallback_rate=1.0, log=logging)
+    there = SharedRateLimiter(fakeredis.FakeRedis(server=server), "b", 1.0, fallback_rate=1.0, log=logging)
+
+    started = time.monotonic()
+    here.acquire()
+    there.acquire()
+
+    assert time.monotonic() - started < 0.5  # each key's first permit is free at 1/s
+
+
+def test_a_429_seen_by_one_task_pauses_and_slows_the_other(server):
+    seen, other = limiter(server, 100.0), limiter(server, 100.0)
+    seen.acquire()
+
+    seen.throttled(0.3)
+    started = time.monotonic()
+    other.acquire()
+
+    assert time.monotonic() - started >= 0.28  # the other task waited out the pause
+    assert other.rate == seen.rate == 100.0 * DECREASE
+    state = stored(server)
+    assert (state["rate"], state["ref"]) == (100.0 * DECREASE, 100.0)
+    assert sent_at(other) >= state["paused"]
+
+
+def test_one_episode_cuts_once_and_a_later_one_cuts_again(server):
+    first, second = limiter(server, 100.0), limiter(server, 100.0)
+    first.acquire()
+    second.acquire()  # both requests left before any 429
+
+    first.throttled(0.0)
+    second.throttled(0.0)  # answers a request sent before the cut: the same episode
+    assert stored(server)["rate"] == 100.0 * DECREASE
+
+    second.acquire()  # sent after the cut
+    second.throttled(0.0)
+    assert stored(server)["rate"] == pytest.approx(100.0 * DECREASE * DECREASE)
+
+
+def test_successes_anywhere_climb_the_shared_ramp(server):
+    first, second = limiter(server, 100.0), limiter(server, 100.0)
+    first.acquire()
+    first.throttled(0.0)
+    cut = 100.0 * DECREASE
+
+    for _ in range(5):
+        second.succeeded()
+    second.acquire()  # the successes travel with the next permit
+
+    climbed = stored(server)["rate"]
+    assert climbed == pytest.approx(cut + 5 * INCREASE_PER_SECOND * 100.0 / cut)
+    first.acquire()
+    assert first.rate == pytest.approx(climbed)
+
+
+def test_the_rate_never_exceeds_the_budget(server):
+    budget = limiter(server, 50.0)
+    for _ in range(1000):
+        budget.succeeded()
+    budget.acquire()
+    assert stored(server)["rate"] == 50.0
+
+
+@pytest.mark.parametrize(
+    "corrupt",
+    [
+        lambda r: r.set(KEY, "not a hash"),
+        lambda r: r.hset(KEY, mapping={"tat": "nan", "rate": "100", "ref": "100", "paused": "0", "cut": "0"}),
+        lambda r: r.hset(KEY, mapping={"tat": "1e300", "rate": "100", "ref": "100", "paused": "0", "cut": "0"}),
+        lambda r: r.hset(KEY, mapping={"tat": "0", "rate": "-5", "ref": "100", "paused": "0", "cut": "0"}),
+        lambda r: r.hset(KEY, mapping={"tat": "0", "rate": "100", "ref": "100", "paused": "9e99", "cut": "0"}),
+        lambda r: r.hset(KEY, mapping={"tat": "0", "rate": "inf", "ref": "100", "paused": "0", "cut": "0"}),
+        lambda r: r.hset(KEY, "tat", "0"),  # fields missing
+    ],
+    ids=["wrong-type", "nan", "slot-far-ahead", "negative-rate", "pause-far-ahead", "infinite-rate", "partial"],
+)
+def test_corrupt_state_is_rebuilt_not_trusted(server, corrupt):
+    corrupt(fakeredis.FakeRedis(server=server))
+    budget = limiter(server, 100.0)
+
+    started = time.monotonic()
+    budget.acquire()
+
+    assert time.monotonic() - started < 0.5
+    assert budget.rebuilt == 1
+    state = stored(server)
+    assert (state["rate"], state["ref"], state["paused"], state["cut"]) == (100.0, 100.0, 0.0, 0.0)
+
+
+def test_state_expires_after_its_last_use(server):
+    budget = limiter(server, 100.0)
+    budget.acquire()
+    ttl = fakeredis.FakeRedis(server=server).pttl(KEY)
+    assert 0 < ttl <= shared_budget.STATE_TTL * 1000
+
+
+def test_redis_away_at_start_falls_back_logs_once_and_rejoins(server, caplog):
+    clock = _Clock()
+    server.connected = False
+    budget = limiter(server, 1000.0, fallback_rate=400.0, clock=clock)
+
+    with caplog.at_level(logging.INFO, logger="budget-test"):
+        for _ in range(20):
+            budget.acquire()
+            budget.succeeded()
+        assert not budget.shared
+        assert budget.rate == 400.0  # its own limiter, at the fallback share
+        server.connected = True
+        budget.acquire()
+        assert not budget.shared  # no retry before the probe interval
+        clock.now += PROBE_INTERVAL
+        budget.acquire()
+
+    assert budget.shared
+    assert budget.fallbacks == 1
+    messages = [record.getMessage() for record in caplog.records]
+    fell = [m for m in messages if "Redis did not answer" in m]
+    assert len(fell) == 1, messages
+    assert "paces itself alone at 400 requests/s" in fell[0]
+    assert sum("Redis answers again" in m for m in messages) == 1
+    assert stored(server)["rate"] == 1000.0  # rebuilt on rejoin
+
+
+def test_redis_lost_mid_run_and_a_429_then_is_handled_locally(server):
+    clock = _Clock()
+    budget = limiter(server, 1000.0, fallback_rate=250.0, clock=clock)
+    budget.acquire()
+    server.connected = False
+
+    budget.throttled(0.0)  # reaching Redis fails: the task's own limiter takes the 429
+
+    assert not budget.shared
+    assert budget._local.rate is not None and budget._local.rate < 250.0
+    budget.acquire()  # and the run goes on
+    assert budget.fallbacks == 1
+
+
+def test_a_silent_redis_costs_one_timeout_not_a_hang():
+    # A server that accepts connections and never answers (a hung Redis, a black-holed route).
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    port = listener.getsockname()[1]
+    try:
+        client = configure_redis(redis.Redis(host="127.0.0.1", port=port))
+        budget = SharedRateLimiter(client, KEY, 100.0, fallback_rate=25.0, log=logging.getLogger("t"))
+
+        started = time.monotonic()
+        budget.acquire()
+        elapsed = time.monotonic() - started
+    finally:
+        listener.close()
+
+    assert not budget.shared
+    assert REDIS_TIMEOUT <= elapsed < REDIS_TIMEOUT * 3
+    assert budget.fallbacks == 1
+
+
+def test_a_refused_connection_falls_back_at_once():
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()  # nothing listens there
+    client = configure_redis(redis.Redis(host="127.0.0.1", port=port))
+    budget = SharedRateLimiter(client, KEY, 100.0, fallback_rate=25.0, log=logging.getLogger("t"))
+
+    started = time.monotonic()
+    budget.acquire()
+
+    assert time.monotonic() - started < REDIS_TIMEOUT  # redis-py's own retries are off
+    assert not budget.shared
+
+
+def test_cancel_releases_a_thread_waiting_out_a_shared_pause(server):
+    budget = limiter(server, 100.0)
+    budget.acquire()
+    budget.throttled(60.0)
+    waiter = threading.Thread(target=budget.acquire)
+
+    waiter.start()
+    time.sleep(0.1)
+    budget.cancel()
+    waiter.join(timeout=2)
+
+    assert not waiter.is_alive()
+
+
+def test_the_default_key_names_the_host_and_assistant_only():
+    assert budget_key("api.moveworks.ai", "hr-bot") == "moveworks:rate-budget:api.moveworks.ai/hr-bot"
