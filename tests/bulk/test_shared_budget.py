@@ -3,6 +3,7 @@ Redis runs), the fallback when Redis is away, and the rejoin."""
 
 from __future__ import annotations
 
+import itertools
 import logging
 import socket
 import threading
@@ -67,7 +68,7 @@ def test_two_tasks_take_their_permits_from_one_schedule(server):
 
     # One GCRA schedule: each permit 1/200 s after the one before, whichever task took it (the
     # first few may share the 50 ms burst allowance, never closer than the schedule).
-    gaps = [later - earlier for earlier, later in zip(slots, slots[1:])]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(slots)]
     assert all(gap >= 1 / 200 - 1e-6 for gap in gaps[3:]), gaps
     assert stored(server)["tat"] == pytest.approx(slots[-1] + 1 / 200)
     assert first.permits == second.permits == 6
@@ -138,18 +139,22 @@ def test_the_rate_never_exceeds_the_budget(server):
     assert stored(server)["rate"] == 50.0
 
 
+GOOD = {"tat": "0", "rate": "100", "ref": "100", "paused": "0", "cut": "0"}
+CORRUPT = {
+    "nan": {**GOOD, "tat": "nan"},
+    "slot-far-ahead": {**GOOD, "tat": "1e300"},
+    "negative-rate": {**GOOD, "rate": "-5"},
+    "pause-far-ahead": {**GOOD, "paused": "9e99"},
+    "infinite-rate": {**GOOD, "rate": "inf"},
+    "partial": {"tat": "0"},
+}
+
+
 @pytest.mark.parametrize(
     "corrupt",
-    [
-        lambda r: r.set(KEY, "not a hash"),
-        lambda r: r.hset(KEY, mapping={"tat": "nan", "rate": "100", "ref": "100", "paused": "0", "cut": "0"}),
-        lambda r: r.hset(KEY, mapping={"tat": "1e300", "rate": "100", "ref": "100", "paused": "0", "cut": "0"}),
-        lambda r: r.hset(KEY, mapping={"tat": "0", "rate": "-5", "ref": "100", "paused": "0", "cut": "0"}),
-        lambda r: r.hset(KEY, mapping={"tat": "0", "rate": "100", "ref": "100", "paused": "9e99", "cut": "0"}),
-        lambda r: r.hset(KEY, mapping={"tat": "0", "rate": "inf", "ref": "100", "paused": "0", "cut": "0"}),
-        lambda r: r.hset(KEY, "tat", "0"),  # fields missing
-    ],
-    ids=["wrong-type", "nan", "slot-far-ahead", "negative-rate", "pause-far-ahead", "infinite-rate", "partial"],
+    [lambda r: r.set(KEY, "not a hash")]
+    + [lambda r, fields=fields: r.hset(KEY, mapping=fields) for fields in CORRUPT.values()],
+    ids=["wrong-type", *CORRUPT],
 )
 def test_corrupt_state_is_rebuilt_not_trusted(server, corrupt):
     corrupt(fakeredis.FakeRedis(server=server))
@@ -207,7 +212,8 @@ def test_redis_lost_mid_run_and_a_429_then_is_handled_locally(server):
     budget.throttled(0.0)  # reaching Redis fails: the task's own limiter takes the 429
 
     assert not budget.shared
-    assert budget._local.rate is not None and budget._local.rate < 250.0
+    assert budget._local.rate is not None
+    assert budget._local.rate < 250.0
     budget.acquire()  # and the run goes on
     assert budget.fallbacks == 1
 

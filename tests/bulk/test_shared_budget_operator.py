@@ -121,7 +121,9 @@ def test_a_key_holding_the_api_key_is_refused_before_anything_is_sent(
     assert emulator.request_count() == 0
 
 
-def test_without_the_redis_provider_the_task_says_what_to_install(make_operator, add_conversations, monkeypatch):
+def test_without_the_redis_provider_the_task_says_what_to_install(
+    make_operator, add_conversations, monkeypatch
+):
     ids = add_conversations(1)
     monkeypatch.setitem(sys.modules, "airflow.providers.redis.hooks.redis", None)
     operator = make_operator(updates=archive_all(ids), max_requests_per_second=10, rate_limit_conn_id="r")
