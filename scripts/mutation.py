@@ -621,14 +621,27 @@ def main() -> int:
         default=20.0,
         help="most seconds a test may take (default 20; a test gets 2 s plus 3 times its own time)",
     )
+    parser.add_argument(
+        "--tests",
+        action="append",
+        default=[],
+        help="map and run only these test files or node ids (repeatable): a quick check that new "
+        "tests catch the survivors they were written for; the score then counts only those tests",
+    )
+    parser.add_argument(
+        "--at", action="append", default=[], help="only the mutants at this FILE:LINE, e.g. current.py:120"
+    )
     parser.add_argument("--list", action="store_true", help="print the mutants and exit")
     args = parser.parse_args()
+    tests = (*args.tests, "-m", "not soak") if args.tests else TESTS
 
     paths = sorted({p for pattern in TARGETS for p in PACKAGE.glob(pattern) if p.name != "__init__.py"})
     paths = [p for p in paths if not args.only or any(part in str(p.relative_to(REPO)) for part in args.only)]
     mutants = sorted(
         (mutant for path in paths for mutant in plant(path)), key=lambda m: (str(m.path), m.line)
     )
+    if args.at:
+        mutants = [m for m in mutants if any(m.where.endswith("/" + at) for at in args.at)]
     if args.list:
         for mutant in mutants:
             print(f"{mutant.where}  {mutant.scope}  {mutant.what}")
@@ -644,7 +657,7 @@ def main() -> int:
     sys.settrace(tracer.trace)  # type: ignore[arg-type]
     threading.settrace(tracer.trace)  # type: ignore[arg-type]
     try:
-        exit_code = pytest.main(["-q", "-p", "no:cacheprovider", *TESTS], plugins=[tracer])
+        exit_code = pytest.main(["-q", "-p", "no:cacheprovider", *tests], plugins=[tracer])
     finally:
         sys.settrace(None)
         threading.settrace(None)  # type: ignore[arg-type]
@@ -691,7 +704,7 @@ def main() -> int:
             # On a hang, end the child at once: a signal can leave it stuck again in teardown.
             "-o",
             "timeout_method=thread",
-            *TESTS,
+            *tests,
         ],
         plugins=[runner],
     )
