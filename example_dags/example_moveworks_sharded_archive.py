@@ -9,8 +9,14 @@ Celery or Kubernetes deployment, split the export into shards and run one bulk t
    still finds duplicates and conflicting rows across the whole export.
 2. ``archive_shard``: ``MoveworksBulkUpdateConversationsOperator`` mapped over the shards, under
    the Airflow pool ``MOVEWORKS_POOL`` (at most ``MOVEWORKS_POOL_SLOTS`` shards at once), each
-   with its own ``report_file`` and ``max_requests_per_second = account limit / pool slots``:
-   however the shards are spread over workers, together they stay under the account's limit.
+   with its own ``report_file``. How the shards share the account's limit:
+
+   * with a Redis connection named by ``MOVEWORKS_RATE_LIMIT_CONN_ID`` (and the ``shared_budget``
+     param left on), every shard takes its requests from one budget of the whole limit, shared
+     with any other bulk task on the account: a shard that finishes early leaves its share to
+     the others. While Redis does not answer, each shard paces itself at limit / pool slots;
+   * without one, the static split: each shard at ``account limit / pool slots``. However the
+     shards are spread over workers, together they stay under the limit.
 3. ``combine`` adds the shard summaries into one (returned, and written to ``summary.json``
    beside the reports), checks that they add up, and fails if any shard failed.
 
@@ -62,6 +68,8 @@ if not POOL.strip() or POOL.strip() != POOL:
     SETTING_PROBLEMS.append(f"MOVEWORKS_POOL={POOL!r} must name a pool")
     POOL = "moveworks"
 POOL_SLOTS = _setting("MOVEWORKS_POOL_SLOTS", "4", int, SETTING_PROBLEMS)
+# A Redis connection for a rate budget shared by every bulk task on the account (blank: none).
+RATE_LIMIT_CONN_ID = os.environ.get("MOVEWORKS_RATE_LIMIT_CONN_ID", "").strip() or None
 # The counts every bulk summary carries; ``total`` is their sum.
 COUNTS = ("updated", "not_found", "failed", "invalid", "duplicates")
 # The most shard files split_export keeps open at once.
@@ -213,13 +221,33 @@ with DAG(
         "export": Param("file:///tmp/moveworks-export.jsonl", type="string", description="input URI"),
         "work_dir": Param("file:///tmp/moveworks-sharded", type="string", description="output URI"),
         "shards": Param(POOL_SLOTS, type="integer", minimum=1, maximum=1024, description="shard count"),
+        "shared_budget": Param(
+            RATE_LIMIT_CONN_ID is not None,
+            type="boolean",
+            description="share the account's limit through Redis (MOVEWORKS_RATE_LIMIT_CONN_ID)",
+        ),
     },
     tags=["example", "moveworks"],
 ) as dag:
 
+    def rate_arguments(shared: bool) -> dict[str, Any]:
+        """The shards' pacing: the shared budget of the whole limit, or the static split."""
+        split = ACCOUNT_REQUESTS_PER_SECOND / POOL_SLOTS
+        if not shared:
+            return {"max_requests_per_second": split}
+        if RATE_LIMIT_CONN_ID is None:
+            raise AirflowFailException(
+                "shared_budget is on but MOVEWORKS_RATE_LIMIT_CONN_ID names no Redis connection"
+            )
+        return {
+            "rate_limit_conn_id": RATE_LIMIT_CONN_ID,
+            "max_requests_per_second": ACCOUNT_REQUESTS_PER_SECOND,
+            "fallback_requests_per_second": split,
+        }
+
     @task
-    def split_export(params: dict[str, Any] | None = None, run_id: str | None = None) -> list[dict[str, str]]:
-        """Write the shard files; return one ``{updates_file, report_file}`` per shard."""
+    def split_export(params: dict[str, Any] | None = None, run_id: str | None = None) -> list[dict[str, Any]]:
+        """Write the shard files; return each shard's arguments (files and pacing)."""
         assert params is not None
         assert run_id is not None
         if SETTING_PROBLEMS:
@@ -227,6 +255,7 @@ with DAG(
                 "the deployment settings are not usable: " + "; ".join(SETTING_PROBLEMS)
             )
         export, shards = params["export"], int(params["shards"])
+        pacing = rate_arguments(bool(params.get("shared_budget", False)))
         folder = ObjectStoragePath(params["work_dir"]) / re.sub(r"[^A-Za-z0-9_.-]", "_", run_id)
         folder.mkdir(parents=True, exist_ok=True)
         counts = [0] * shards
@@ -237,12 +266,12 @@ with DAG(
             paths = _split_pass(export, folder, shards, range(low, min(low + OPEN_SHARDS, shards)), counts)
         print(f"Split {sum(counts)} rows of {export} into {shards} shards: {counts}")
         return [
-            {"updates_file": str(path), "report_file": str(folder / f"report-{n:04d}.jsonl")}
+            {"updates_file": str(path), "report_file": str(folder / f"report-{n:04d}.jsonl"), **pacing}
             for n, path in enumerate(paths)
         ]
 
     @task(trigger_rule="all_done")
-    def combine(shards: list[dict[str, str]], summaries: Any) -> dict[str, Any]:
+    def combine(shards: list[dict[str, Any]], summaries: Any) -> dict[str, Any]:
         """One summary for the whole export; fails if a shard failed or a row went uncounted."""
         if not shards:
             raise AirflowFailException("split_export wrote no shards (it failed): nothing was archived")
@@ -273,7 +302,6 @@ with DAG(
         task_id="archive_shard",
         pool=POOL,
         max_concurrency=8,
-        max_requests_per_second=ACCOUNT_REQUESTS_PER_SECOND / POOL_SLOTS,
         retries=2,
         retry_delay=timedelta(seconds=1),
     ).expand_kwargs(split)

@@ -331,7 +331,7 @@ class MoveworksBulkUpdateConversationsOperator(BaseOperator):
         if budget is None:
             return
         self.log.info(
-            "Rate budget %s: %d permits from Redis; %d fall-backs to this task's own limiter",
+            "Rate budget %s: %d permits from Redis; fell back to this task's own limiter %d times",
             budget.key,
             budget.permits,
             budget.fallbacks,

@@ -99,7 +99,7 @@ def test_a_redis_that_refuses_connections_slows_nothing_and_fails_nothing(
     fell = [line for line in text.splitlines() if "Redis did not answer" in line]
     assert len(fell) == 1
     assert "paces itself alone at 100 requests/s" in fell[0]
-    assert "1 fall-backs to this task's own limiter" in text
+    assert "fell back to this task's own limiter 1 times" in text
 
 
 def test_a_key_holding_the_api_key_is_refused_before_anything_is_sent(
