@@ -21,6 +21,7 @@ ORDER = [
     "bulk_rate_limit.py",
     "bulk_skip_unchanged.py",
     "bulk_memory.py",
+    "shared_budget.py",
 ]
 
 
