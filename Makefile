@@ -6,7 +6,7 @@
 #   make test-ui         the connection form in Airflow 3.3's web UI, in a headless Chromium
 #   make test-package    build sdist + wheel, twine check, install into a clean venv, run a DAG
 #   make bench           the performance figures
-#   make test-deploy     the sharded DAG on PostgreSQL, Redis and two Celery workers (Airflow 3.3)
+#   make test-deploy     the sharded DAG on PostgreSQL, Redis, two Celery workers (Airflow 3.3); rate budgets
 #   make mutation        plant bugs in the hook, client, bulk, validation, connection, lineage; list survivors
 
 PYTHON ?= python3

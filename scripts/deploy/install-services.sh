@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Debian's PostgreSQL (the metadata database) and Redis (the Celery broker) for `make test-deploy`.
+# Debian's PostgreSQL (the metadata database) and Redis (the Celery broker, the rate budget) for `make test-deploy`.
 # Installed as root through apt; nothing is started here: the test starts throwaway instances.
 set -euo pipefail
 if dpkg-query -W -f='${Status}\n' postgresql redis-server 2>/dev/null | grep -vq "install ok installed" \

@@ -1,9 +1,10 @@
 """``make test-deploy``: the sharded-archive example DAG on a real distributed Airflow 3 deployment.
 
-On loopback, in a temporary folder: PostgreSQL (metadata database), Redis (Celery broker), the
-Moveworks emulator with a rate limit (its own process), and Airflow with the CeleryExecutor:
-scheduler, DAG processor, API server and two Celery workers (``worker-a``, ``worker-b``)
-(``deployment.py``), then the scenarios, each in a module of its own (``scenario_*.py``).
+On loopback, in a temporary folder: PostgreSQL (metadata database), Redis (Celery broker), a
+second Redis (the rate budget the bulk tasks share), the Moveworks emulator with a rate limit (its
+own process), and Airflow with the CeleryExecutor: scheduler, DAG processor, API server and two
+Celery workers (``worker-a``, ``worker-b``) (``deployment.py``), then the scenarios, each in a
+module of its own (``scenario_*.py``), each printing its time.
 
 Everything started is stopped at the end, whatever happened; on failure the components' logs are
 printed. Exit status 0 only if every check held.
@@ -20,8 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from deployment import Deployment
-from scenario_workers import run_on_both_workers, survive_a_killed_worker
+from scenario_fleet import Fleet
+from scenario_workers import survive_a_killed_worker
 from stack import Stack
+
+KILLED_WORKER_ROWS = 2000
 
 
 def main() -> int:
@@ -41,8 +45,12 @@ def main() -> int:
         deployment = Deployment(stack)
         stages = deployment.start()
         figures["start-up"] = f"{time.monotonic() - started:.0f} s ({stages})"
-        figures.update(run_on_both_workers(deployment))
-        figures.update(survive_a_killed_worker(deployment))
+        fleet = Fleet(deployment)
+        figures.update(fleet.run_static())
+        figures.update(fleet.run_shared())
+        figures.update(fleet.side_by_side())
+        figures.update(fleet.survive_lost_redis())
+        figures.update(survive_a_killed_worker(deployment, fleet.spare[:KILLED_WORKER_ROWS]))
         passed = True
     except Exception as error:
         print(f"\nDEPLOY TEST FAILED: {type(error).__name__}: {error}\n", file=sys.stderr)

@@ -67,6 +67,8 @@ class Stack:
     # -- processes -------------------------------------------------------------------------------
 
     def start(self, name: str, argv: Sequence[str], env: dict[str, str] | None = None) -> None:
+        """Start ``name`` (again, after :meth:`kill`: from then on it must stay up)."""
+        self.expected_exits.discard(name)
         with (self.logs / f"{name}.log").open("ab") as out:
             self.processes[name] = subprocess.Popen(
                 list(argv),
@@ -177,18 +179,20 @@ class Stack:
         )
         return port
 
-    def start_redis(self) -> int:
-        port = free_port()
-        workdir = self.root / "redis"
-        workdir.mkdir()
+    def start_redis(self, name: str = "redis", port: int | None = None) -> int:
+        """A Redis server that keeps nothing on disk; returns its port. Given the ``port`` of one
+        that was killed, it starts again on it, empty."""
+        port = port or free_port()
+        workdir = self.root / name
+        workdir.mkdir(exist_ok=True)
         self.start(
-            "redis",
+            name,
             [
                 *("redis-server", "--bind", "127.0.0.1", "--port", str(port)),
                 *("--save", "", "--appendonly", "no", "--dir", str(workdir)),
             ],
         )
-        wait_for("Redis to answer PING", lambda: _redis_ping(port), 30, self)
+        wait_for(f"{name} to answer PING", lambda: _redis_ping(port), 30, self)
         return port
 
     def start_emulator(self, name: str, args: Sequence[str]) -> str:
