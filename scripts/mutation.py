@@ -32,6 +32,7 @@ import argparse
 import ast
 import copy
 import os
+import re
 import signal
 import sys
 import threading
@@ -59,6 +60,10 @@ TESTS = (
 # dag.test() in a forked child waits for ever on the event loop of an execution API whose thread
 # did not survive the fork: a test calling it (in Airflow 3's or 2's DAG) cannot judge a mutant.
 DAG_FILES = ("/sdk/definitions/dag.py", "/airflow/models/dag.py")
+# The mutants that change nothing observable, each with the reason: not run (a survivor runs every
+# test of its lines, the slowest mutants of all), and counted as not killed.
+EQUIVALENTS = REPO / "docs" / "mutation.md"
+EQUIVALENT_HEADING = "## Equivalent mutants"
 CANNOT_APPLY = 99  # a child's exit status: the tool, not the tests, failed
 # String constants in these positions name something (a header, a JSON field, a key): misspell them.
 NAME_CALLS = {"get", "pop", "setdefault", "startswith", "endswith", "getheader"}
@@ -75,6 +80,11 @@ class Mutant:
     lines: tuple[int, int] = (0, 0)  # the first and last line of the code changed
     tests: list[str] = field(default_factory=list)
     budget: float = 60.0  # seconds before the child is killed (and the mutant counted as caught)
+    code_line: str = ""  # the source line at ``line``, stripped: how docs/mutation.md names it
+
+    @property
+    def module(self) -> str:
+        return str(self.path.relative_to(PACKAGE))
 
     @property
     def where(self) -> str:
@@ -132,12 +142,15 @@ def mutations(node: ast.AST, parent: ast.AST | None) -> Iterator[tuple[str, Any]
         yield f"{ast.unparse(node)}  ->  {ast.unparse(node.operand)}", node.operand
     elif isinstance(node, ast.Constant) and not isinstance(parent, ast.Expr):
         value = node.value
+        new_value: Any = None
         if isinstance(value, bool):
-            yield f"{value}  ->  {not value}", ast.Constant(not value)
+            new_value = not value
         elif isinstance(value, (int, float)):
-            yield f"{value!r}  ->  {value + 1!r}", ast.Constant(value + 1)
+            new_value = value + 1
         elif isinstance(value, str) and _is_name_like(value) and _names_something(node, parent):
-            yield f"{value!r}  ->  {'XX' + value + 'XX'!r}", ast.Constant("XX" + value + "XX")
+            new_value = "XX" + value + "XX"
+        if new_value is not None:
+            yield _in_context(node, parent, ast.Constant(new_value)), ast.Constant(new_value)
     elif isinstance(node, ast.Call):
         name = _call_name(node)
         if "redact" in name and len(node.args) == 1 and not node.keywords:
@@ -145,6 +158,22 @@ def mutations(node: ast.AST, parent: ast.AST | None) -> Iterator[tuple[str, Any]
         if name in ("min", "max") and len(node.args) == 2 and not node.keywords:
             for arg in node.args:
                 yield f"{ast.unparse(node)}  ->  {ast.unparse(arg)}", arg
+
+
+def _in_context(node: ast.Constant, parent: ast.AST | None, new: ast.Constant) -> str:
+    """A constant's change shown in the expression around it (``rsplit('@', 1)  ->
+    rsplit('@', 2)``, not ``1  ->  2``): two alike constants of one line are told apart."""
+    plain = f"{node.value!r}  ->  {new.value!r}"
+    if parent is None or isinstance(parent, (ast.stmt, ast.Dict, ast.JoinedStr, ast.FormattedValue)):
+        return plain
+    changed = copy.copy(parent)
+    for name, value in ast.iter_fields(parent):
+        if value is node:
+            setattr(changed, name, new)
+        elif isinstance(value, list) and any(item is node for item in value):
+            setattr(changed, name, [new if item is node else item for item in value])
+    before, after = ast.unparse(parent), ast.unparse(changed)
+    return f"{before}  ->  {after}" if len(before) <= 60 and before != after else plain
 
 
 def _names_something(node: ast.Constant, parent: ast.AST | None) -> bool:
@@ -249,6 +278,7 @@ def _find_code(code: types.CodeType, qualname: str, line: int) -> types.CodeType
 def plant(path: Path) -> list[Mutant]:
     """Every mutant of one file, each with the compiled code it swaps in."""
     source = path.read_text(encoding="utf-8")
+    source_lines = source.splitlines()
     tree = ast.parse(source)
     original = compile(tree, str(path), "exec")
     planted: list[Mutant] = []
@@ -267,7 +297,8 @@ def plant(path: Path) -> list[Mutant]:
             if code is None or before is None or code.co_freevars != before.co_freevars:
                 continue  # e.g. super() deleted: the live function's closure no longer fits
             line = _line_of(function, site_path)
-            planted.append(Mutant(path, line, what, qualname, code=code, lines=lines))
+            text = source_lines[line - 1].strip()
+            planted.append(Mutant(path, line, what, qualname, code=code, lines=lines, code_line=text))
     for node in tree.body:  # module constants: NAME = number
         if (
             isinstance(node, (ast.Assign, ast.AnnAssign))
@@ -286,9 +317,29 @@ def plant(path: Path) -> list[Mutant]:
                         f"<module>.{target.id}",
                         value=value + 1,
                         lines=(node.lineno, node.lineno),
+                        code_line=source_lines[node.lineno - 1].strip(),
                     )
                 )
     return planted
+
+
+def listed_equivalents(path: Path = EQUIVALENTS) -> dict[tuple[str, str, str], str]:
+    """(module, code line, mutant) -> reason, from the table of equivalent mutants in
+    docs/mutation.md: rows ``| `module` | `code line` | `mutant` | reason |`` (a ``|`` inside a
+    cell written ``\\|``)."""
+    listed: dict[tuple[str, str, str], str] = {}
+    in_section = False
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith("## "):
+            in_section = line.strip() == EQUIVALENT_HEADING
+            continue
+        if not (in_section and line.startswith("| `")):
+            continue
+        cells = [cell.strip().replace("\\|", "|") for cell in re.split(r"(?<!\\)\|", line)[1:-1]]
+        if len(cells) == 4:
+            module, code_line, what = (cell.strip("`") for cell in cells[:3])
+            listed[(module, code_line, what)] = cells[3]
+    return listed
 
 
 def _locate(tree: ast.Module, qualname: str) -> ast.FunctionDef | ast.AsyncFunctionDef:
@@ -525,8 +576,10 @@ def run_all(
     runner: MutantRunner,
     durations: dict[str, float],
     took: dict[int, float],
+    preset: dict[int, str],
 ) -> dict[int, str]:
-    """Run the mutants, ``jobs`` at a time; returns index -> outcome (killed/survived/timeout)."""
+    """Run the mutants, ``jobs`` at a time, but those with a ``preset`` outcome (listed as
+    equivalent); returns index -> outcome (killed/survived/timeout/equivalent)."""
     outcomes: dict[int, str] = {}
     running: dict[int, tuple[int, float, int]] = {}  # pid -> (index, deadline, pipe to read)
     killers: dict[str, list[str]] = {}  # function or file -> the tests that caught its latest mutants
@@ -539,6 +592,10 @@ def run_all(
         while queue or running:
             while queue and len(running) < jobs:
                 index = queue.pop(0)
+                if index in preset:
+                    outcomes[index] = preset[index]
+                    done += 1
+                    continue
                 if not mutants[index].tests:
                     outcomes[index] = "no test"
                     done += 1
@@ -597,11 +654,19 @@ def print_scores(mutants: list[Mutant], outcomes: dict[int, str]) -> None:
         outcome = outcomes[index]
         if outcome == "not applied":
             continue
-        score = scores.setdefault(str(mutant.path.relative_to(PACKAGE)), [0, 0])
+        score = scores.setdefault(mutant.module, [0, 0, 0])
         score[0] += outcome in ("killed", "timeout")
         score[1] += 1
-    for module, (killed, total) in sorted(scores.items()):
-        print(f"{module:<24} {killed:>4}/{total:<4} killed  {100 * killed / total:5.1f}%")
+        score[2] += outcome == "equivalent"
+    for module, (killed, total, equivalent) in sorted(scores.items()):
+        print(
+            f"{module:<24} {killed:>4}/{total:<4} killed  {100 * killed / total:5.1f}%"
+            f"  ({equivalent} equivalent, {total - killed - equivalent} other survivors)"
+        )
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
 
 
 def _interrupt(signum: int, frame: Any) -> None:
@@ -631,6 +696,11 @@ def main() -> int:
     parser.add_argument(
         "--at", action="append", default=[], help="only the mutants at this FILE:LINE, e.g. current.py:120"
     )
+    parser.add_argument(
+        "--run-equivalents",
+        action="store_true",
+        help="run the mutants docs/mutation.md lists as equivalent too (to check that they still survive)",
+    )
     parser.add_argument("--list", action="store_true", help="print the mutants and exit")
     args = parser.parse_args()
     tests = (*args.tests, "-m", "not soak") if args.tests else TESTS
@@ -642,11 +712,21 @@ def main() -> int:
     )
     if args.at:
         mutants = [m for m in mutants if any(m.where.endswith("/" + at) for at in args.at)]
+    listed = listed_equivalents()
+    equivalent = {i for i, m in enumerate(mutants) if (m.module, m.code_line, m.what) in listed}
     if args.list:
-        for mutant in mutants:
-            print(f"{mutant.where}  {mutant.scope}  {mutant.what}")
-        print(f"{len(mutants)} mutants")
+        for index, mutant in enumerate(mutants):
+            note = "  [listed as equivalent]" if index in equivalent else ""
+            print(f"{mutant.where}  {mutant.scope}  {mutant.what}{note}")
+        print(f"{len(mutants)} mutants, {len(equivalent)} listed as equivalent")
         return 0
+    found = {(m.module, m.code_line, m.what) for m in mutants}
+    for module, code_line, what in sorted(set(listed) - found):  # stale: the code changed since
+        if not args.at and any(p.relative_to(PACKAGE).as_posix() == module for p in paths):
+            print(
+                f"listed as equivalent in docs/mutation.md, no such mutant now: {module}: {code_line}: {what}"
+            )
+    preset = {} if args.run_equivalents else dict.fromkeys(equivalent, "equivalent")
 
     import pytest
 
@@ -690,7 +770,7 @@ def main() -> int:
 
     def run(runner: MutantRunner) -> None:
         signal.signal(signal.SIGTERM, _interrupt)
-        outcomes.update(run_all(mutants, args.jobs, runner, tracer.durations, took))
+        outcomes.update(run_all(mutants, args.jobs, runner, tracer.durations, took, preset))
 
     runner = MutantRunner(run, tracer.durations, args.timeout)
     pytest.main(
@@ -714,10 +794,12 @@ def main() -> int:
     elapsed = time.monotonic() - started
     survivors = [(m, outcomes[i]) for i, m in enumerate(mutants) if outcomes[i] in ("survived", "no test")]
     not_applied = sum(1 for outcome in outcomes.values() if outcome == "not applied")
-    killed = len(mutants) - len(survivors) - not_applied
+    equivalents = sum(1 for outcome in outcomes.values() if outcome == "equivalent")
+    killed = len(mutants) - len(survivors) - not_applied - equivalents
     for mutant, outcome in survivors:
         note = " (no fast test runs this code)" if outcome == "no test" else ""
         print(f"SURVIVED {mutant.where}  {mutant.scope}: {mutant.what}{note}")
+        print(f"    | `{mutant.module}` | `{_cell(mutant.code_line)}` | `{_cell(mutant.what)}` |  |")
     slowest = sorted(took, key=took.__getitem__, reverse=True)[:10]
     for index in slowest:  # where the time goes: most often survivors, which run every test they may
         mutant = mutants[index]
@@ -729,7 +811,8 @@ def main() -> int:
     timeouts = sum(1 for outcome in outcomes.values() if outcome == "timeout")
     print(
         f"mutation score: {killed}/{len(mutants)} killed ({100 * killed / max(1, len(mutants)):.1f}%), "
-        f"{len(survivors)} survived, {timeouts} killed by a time limit, {elapsed:.0f} s"
+        f"{len(survivors)} survived, {equivalents} listed as equivalent (not run), "
+        f"{timeouts} killed by a time limit, {elapsed:.0f} s"
         + (f"; {not_applied} could not be applied (a fault of this script)" if not_applied else "")
         + f"; {time.monotonic() - begun:.0f} s in all with the map of which test runs which line"
     )
