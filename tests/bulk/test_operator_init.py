@@ -54,6 +54,7 @@ def test_construction_needs_no_connection():
         "moveworks_conn_id",
         "assistant_name",
         "dry_run",
+        "rate_limit_key",
     )
 
 
