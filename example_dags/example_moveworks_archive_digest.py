@@ -37,7 +37,9 @@ with DAG(
         """One line per asset event: which conversations, which run, and its counts."""
         assert params is not None
         assert run_id is not None
-        events = [event for found in (triggering_asset_events or {}).values() for event in found]
+        # Airflow lists an event added through an alias under the alias and again under its asset:
+        # read the alias's entry, which holds each event once.
+        events = list((triggering_asset_events or {}).get(CONVERSATIONS, ()))
         if not events and inlet_events is not None:  # triggered by hand: the latest event
             events = list(inlet_events[CONVERSATIONS].ascending(False).limit(1))
         lines = [

@@ -275,6 +275,40 @@ def test_the_digest_example_reads_the_counts_of_the_stale_archive_s_asset_event(
     }
 
 
+@pytest.mark.skipif(not AIRFLOW_V_3_0_PLUS, reason="asset events are Airflow 3 only")
+def test_the_digest_example_counts_an_event_through_the_alias_once(load_dag, tmp_path) -> None:
+    """Triggered by the asset, Airflow lists each event under its alias and again under its asset:
+    the digest must count it once (it counted every archive twice on a real deployment)."""
+    from airflow.sdk.execution_time.comms import AssetEventDagRunReferenceResult
+    from airflow.sdk.execution_time.context import TriggeringAssetEventsAccessor
+
+    counts = {"updated": 107, "not_found": 0, "failed": 0, "unchanged": 0}
+    event = AssetEventDagRunReferenceResult.model_validate(
+        {
+            "asset": {"name": "moveworks://h/a", "uri": "moveworks://h/a", "extra": {}},
+            "extra": counts,
+            "source_task_id": "archive",
+            "source_dag_id": "example_moveworks_archive_stale_conversations",
+            "source_run_id": "r1",
+            "source_map_index": -1,
+            "source_aliases": [{"name": "moveworks-conversations:moveworks_default"}],
+            "timestamp": datetime.now(timezone.utc),
+        }
+    )
+    digest = load_dag("example_moveworks_archive_digest").get_task("digest")
+
+    result = digest.python_callable(
+        params={"digest_dir": tmp_path.as_uri()},
+        run_id="asset_triggered__1",
+        triggering_asset_events=TriggeringAssetEventsAccessor.build([event]),
+        inlet_events=None,
+    )
+
+    assert (result["events"], result["updated"]) == (1, 107)
+    (line,) = json.loads((tmp_path / "asset_triggered__1.json").read_text())
+    assert line["changed_by"] == "example_moveworks_archive_stale_conversations/archive (r1)"
+
+
 def test_archive_stale_example_succeeds_when_nothing_is_stale(
     load_dag, emulator_connection, tmp_path
 ) -> None:
