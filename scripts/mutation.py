@@ -703,7 +703,7 @@ def main() -> int:
     )
     parser.add_argument("--list", action="store_true", help="print the mutants and exit")
     args = parser.parse_args()
-    tests = (*args.tests, "-m", "not soak") if args.tests else TESTS
+    test_args = (*args.tests, "-m", "not soak") if args.tests else TESTS
 
     paths = sorted({p for pattern in TARGETS for p in PACKAGE.glob(pattern) if p.name != "__init__.py"})
     paths = [p for p in paths if not args.only or any(part in str(p.relative_to(REPO)) for part in args.only)]
@@ -737,7 +737,11 @@ def main() -> int:
     sys.settrace(tracer.trace)  # type: ignore[arg-type]
     threading.settrace(tracer.trace)  # type: ignore[arg-type]
     try:
-        exit_code = pytest.main(["-q", "-p", "no:cacheprovider", *tests], plugins=[tracer])
+        # The trace slows some tests down tenfold (a 33 MB body scanned by a generator): no time
+        # limit but a generous one here, where a slow test is not a hung mutant.
+        exit_code = pytest.main(
+            ["-q", "-p", "no:cacheprovider", "--timeout=900", *test_args], plugins=[tracer]
+        )
     finally:
         sys.settrace(None)
         threading.settrace(None)  # type: ignore[arg-type]
@@ -784,7 +788,7 @@ def main() -> int:
             # On a hang, end the child at once: a signal can leave it stuck again in teardown.
             "-o",
             "timeout_method=thread",
-            *tests,
+            *test_args,
         ],
         plugins=[runner],
     )
