@@ -55,7 +55,9 @@ def test_two_tasks_sharing_a_budget_stay_within_it_together(
     ]
     summaries: list[dict[str, Any]] = []
     started = time.monotonic()
-    threads = [threading.Thread(target=lambda o=o: summaries.append(o.execute({}))) for o in operators]
+    # execute itself: Airflow 2.11's guard around it keeps its state per thread, set on the main one.
+    execute = getattr(type(operators[0]).execute, "__wrapped__", type(operators[0]).execute)
+    threads = [threading.Thread(target=lambda o=o: summaries.append(execute(o, {}))) for o in operators]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -95,7 +97,7 @@ def test_a_redis_that_refuses_connections_slows_nothing_and_fails_nothing(
 
     assert (summary["updated"], summary["failed"]) == (30, 0)
     # Airflow 2 logs through the logging module (caplog); Airflow 3 through structlog to stdout.
-    text = caplog.text + capfd.readouterr().out
+    text = caplog.text if "Redis did not answer" in caplog.text else capfd.readouterr().out
     fell = [line for line in text.splitlines() if "Redis did not answer" in line]
     assert len(fell) == 1
     assert "paces itself alone at 100 requests/s" in fell[0]
