@@ -393,6 +393,95 @@ class Tracer:
             self.failed.append(report.nodeid)
 
 
+class Shard:
+    """A pytest plugin: keep every ``count``-th test from the ``index``-th, so that ``count``
+    processes share the tests (interleaved, each gets its share of slow and quick ones)."""
+
+    def __init__(self, index: int, count: int) -> None:
+        self.index = index
+        self.count = count
+
+    def pytest_collection_modifyitems(self, config: Any, items: list[Any]) -> None:
+        kept = [item for number, item in enumerate(items) if number % self.count == self.index]
+        config.hook.pytest_deselected(
+            items=[item for number, item in enumerate(items) if number % self.count != self.index]
+        )
+        items[:] = kept
+
+
+def _map_shard(files: set[str], test_args: tuple[str, ...], index: int, count: int) -> tuple[int, Tracer]:
+    import pytest
+
+    tracer = Tracer(files)
+    sys.settrace(tracer.trace)  # type: ignore[arg-type]
+    threading.settrace(tracer.trace)  # type: ignore[arg-type]
+    try:
+        # The trace slows some tests down tenfold (a 33 MB body scanned by a generator): no time
+        # limit but a generous one here, where a slow test is not a hung mutant.
+        args = ["-q", "-p", "no:cacheprovider", "--timeout=900", *test_args]
+        code = pytest.main(args, plugins=[tracer, Shard(index, count)])
+    finally:
+        sys.settrace(None)
+        threading.settrace(None)  # type: ignore[arg-type]
+    return int(code), tracer
+
+
+def map_tests(files: set[str], test_args: tuple[str, ...], shards: int) -> Tracer | None:
+    """Run the fast tests under the trace, in ``shards`` forked processes at once (the trace
+    keeps a core busy), and merge what they recorded; ``None`` if the tests could not run."""
+    import pickle
+    import shutil
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="mutation-map-"))
+    children: dict[int, int] = {}
+    for index in range(shards):
+        pid = os.fork()
+        if pid == 0:  # the child: its output to a file, its map to another
+            status = 3
+            try:
+                log = os.open(folder / f"{index}.log", os.O_WRONLY | os.O_CREAT, 0o600)
+                os.dup2(log, 1)
+                os.dup2(log, 2)
+                code, tracer = _map_shard(files, test_args, index, shards)
+                with open(folder / f"{index}.pickle", "wb") as out:
+                    pickle.dump((code, tracer.lines, tracer.durations, tracer.failed, tracer.run_dags), out)
+                status = 0
+            finally:
+                os._exit(status)
+        children[pid] = index
+    merged = Tracer(files)
+    ok = True
+    try:
+        while children:
+            pid, status = os.wait()
+            index = children.pop(pid)
+            log_lines = (folder / f"{index}.log").read_text(errors="replace").splitlines()
+            print(f"map {index + 1}/{shards}: {log_lines[-1] if log_lines else '(no output)'}", flush=True)
+            if os.waitstatus_to_exitcode(status) != 0 or not (folder / f"{index}.pickle").exists():
+                print("\n".join(log_lines[-40:]))
+                ok = False
+                continue
+            with open(folder / f"{index}.pickle", "rb") as data:
+                code, lines, durations, failed, run_dags = pickle.load(data)  # noqa: S301 (our child wrote it)
+            if code not in (0, 1):
+                print("\n".join(log_lines[-40:]))
+                print(f"the fast tests could not run (pytest exit status {code})")
+                ok = False
+            for key, nodeids in lines.items():
+                merged.lines.setdefault(key, set()).update(nodeids)
+            merged.durations.update(durations)
+            merged.failed += failed
+            merged.run_dags |= run_dags
+    except KeyboardInterrupt:
+        for pid in children:
+            os.kill(pid, signal.SIGKILL)
+        raise
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return merged if ok else None
+
+
 def covering_tests(mutant: Mutant, tracer: Tracer, constants: dict[tuple[str, str], set[int]]) -> list[str]:
     """The tests that ran a line of the changed code (of a constant: a line of a function of its
     file reading it), quickest first. A test that never runs the change cannot catch it."""
@@ -732,22 +821,15 @@ def main() -> int:
 
     begun = time.monotonic()
     os.chdir(REPO)
-    tracer = Tracer({str(p) for p in paths})
-    print(f"{len(mutants)} mutants in {len(paths)} files; running the fast tests once to map them")
-    sys.settrace(tracer.trace)  # type: ignore[arg-type]
-    threading.settrace(tracer.trace)  # type: ignore[arg-type]
-    try:
-        # The trace slows some tests down tenfold (a 33 MB body scanned by a generator): no time
-        # limit but a generous one here, where a slow test is not a hung mutant.
-        exit_code = pytest.main(
-            ["-q", "-p", "no:cacheprovider", "--timeout=900", *test_args], plugins=[tracer]
-        )
-    finally:
-        sys.settrace(None)
-        threading.settrace(None)  # type: ignore[arg-type]
-    if exit_code not in (0, 1):
-        print(f"the fast tests could not run (pytest exit status {exit_code})")
+    print(
+        f"{len(mutants)} mutants in {len(paths)} files; running the fast tests once to map them "
+        f"({args.jobs} at a time)",
+        flush=True,
+    )
+    tracer = map_tests({str(p) for p in paths}, test_args, max(1, args.jobs))
+    if tracer is None:
         return 2
+    print(f"mapped in {time.monotonic() - begun:.0f} s", flush=True)
     for nodeid in sorted(set(tracer.failed)):  # flaky or broken: they cannot judge a mutant
         print(f"left out, it fails unchanged: {nodeid}")
         for tests in tracer.lines.values():

@@ -170,12 +170,12 @@ CASES = [
         "without the required field 'updated_at'",
         json={"conversation_id": CONV_ID, "archived": True, "created_at": "x"},
     ),
-    answer("10 MB body", MoveworksClientError, "body of 10485760 bytes", body="x" * (10 * 1024 * 1024)),
+    answer("10 MB body", MoveworksClientError, "body of 10485760 bytes", body=b"x" * (10 * 1024 * 1024)),
     answer(
         "33 MB body",
         MoveworksClientError,
         "answered 200 with a body larger than 33554432 bytes; it was not read further",
-        body="x" * (33 * 1024 * 1024),
+        body=b"x" * (33 * 1024 * 1024),
     ),
     answer(
         "redirect elsewhere",
