@@ -249,7 +249,13 @@ class SharedRateLimiter:
         self._local.cancel()
 
     def close(self) -> None:
-        """Close the Redis connections (the run is over)."""
+        """Log what the budget gave, and close the Redis connections (the run is over)."""
+        self._log.info(
+            "Rate budget %s: %d permits from Redis; fell back to this task's own limiter %d times",
+            self.key,
+            self.permits,
+            self.fallbacks,
+        )
         with contextlib.suppress(*REDIS_FAULTS):
             self._redis.close()
 

@@ -12,7 +12,6 @@ from collections.abc import Callable, Sequence
 from functools import cached_property, partial
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_moveworks.exceptions import MoveworksValidationError
 from airflow_provider_moveworks.retry_policy import apply_default as apply_default_retry_policy
 from airflow_provider_moveworks.validation import parse_switch
 from airflow_provider_moveworks.version_compat import BaseOperator, Context
@@ -281,62 +280,23 @@ class MoveworksBulkUpdateConversationsOperator(BaseOperator):
         """The budget shared through ``rate_limit_conn_id``'s Redis, or None (a limiter of the run's own)."""
         if self.rate_limit_conn_id is None:
             return None
-        try:
-            from airflow.providers.redis.hooks.redis import RedisHook
+        from airflow_provider_moveworks.operators.rate_budget import open_budget
 
-            from airflow_provider_moveworks.bulk.shared_budget import SharedRateLimiter, configure_redis
-        except ImportError:
-            raise MoveworksValidationError(
-                "rate_limit_conn_id",
-                "needs the Redis provider: pip install 'airflow-provider-moveworks[redis]'",
-            ) from None
-        key = self._budget_key()
         assert self.max_requests_per_second is not None  # the constructor requires it
-        fallback = self.fallback_requests_per_second or self.max_requests_per_second / 4
-        redis = configure_redis(RedisHook(redis_conn_id=self.rate_limit_conn_id).get_conn())
-        self._budget = SharedRateLimiter(
-            redis, key, self.max_requests_per_second, fallback_rate=fallback, log=self.log
-        )
-        self.log.info(
-            "Pacing by the rate budget %s in Redis (%s): %g requests/s shared by every task naming it; "
-            "%g requests/s alone while Redis does not answer",
-            key,
+        self._budget = open_budget(
             self.rate_limit_conn_id,
-            self.max_requests_per_second,
-            fallback,
+            self.hook.settings,
+            key=self.rate_limit_key,
+            max_rate=self.max_requests_per_second,
+            fallback_rate=self.fallback_requests_per_second or self.max_requests_per_second / 4,
+            log=self.log,
         )
         return self._budget
 
-    def _budget_key(self) -> str:
-        """``rate_limit_key``, or the account's default key; never a credential."""
-        from airflow_provider_moveworks.assets import api_netloc
-        from airflow_provider_moveworks.bulk.shared_budget import budget_key
-
-        settings = self.hook.settings
-        key = self.rate_limit_key
-        if key is None:
-            return budget_key(api_netloc(settings.base_url), settings.assistant_name)
-        if not isinstance(key, str) or not key.strip() or not key.isprintable():
-            raise MoveworksValidationError("rate_limit_key", "must be printable text, not empty")
-        from airflow_provider_moveworks.client.secrets import SecretRegistry
-
-        secrets = SecretRegistry()
-        secrets.keep(settings.secret)
-        if secrets.holds_credential(key):
-            raise MoveworksValidationError("rate_limit_key", "holds the connection's credential")
-        return key
-
     def _close_budget(self) -> None:
         budget, self._budget = self._budget, None
-        if budget is None:
-            return
-        self.log.info(
-            "Rate budget %s: %d permits from Redis; fell back to this task's own limiter %d times",
-            budget.key,
-            budget.permits,
-            budget.fallbacks,
-        )
-        budget.close()
+        if budget is not None:
+            budget.close()
 
     def on_kill(self) -> None:
         """SIGTERM, the task marked failed or cleared, or ``execution_timeout``: stop sending

@@ -1,0 +1,64 @@
+"""The rate budget a bulk task shares through an Airflow Redis connection (``rate_limit_conn_id``):
+the connection read with ``RedisHook``, the budget's key checked, the limiter built. The limiter
+itself is :mod:`airflow_provider_moveworks.bulk.shared_budget`."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_moveworks.exceptions import MoveworksValidationError
+
+if TYPE_CHECKING:
+    from airflow_provider_moveworks.bulk.shared_budget import SharedRateLimiter
+    from airflow_provider_moveworks.client.config import ClientConfig
+
+
+def open_budget(
+    redis_conn_id: str,
+    settings: ClientConfig,
+    *,
+    key: str | None,
+    max_rate: float,
+    fallback_rate: float,
+    log: logging.Logger | Any,
+) -> SharedRateLimiter:
+    """The budget of ``key`` (default: the account's) in ``redis_conn_id``'s Redis. Nothing is
+    sent to Redis yet: an unreachable Redis only shows on the first permit (the task then paces
+    itself at ``fallback_rate``)."""
+    try:
+        from airflow.providers.redis.hooks.redis import RedisHook
+
+        from airflow_provider_moveworks.bulk.shared_budget import SharedRateLimiter, configure_redis
+    except ImportError:
+        raise MoveworksValidationError(
+            "rate_limit_conn_id", "needs the Redis provider: pip install 'airflow-provider-moveworks[redis]'"
+        ) from None
+    key = budget_key_for(settings, key)
+    redis = configure_redis(RedisHook(redis_conn_id=redis_conn_id).get_conn())
+    log.info(
+        "Pacing by the rate budget %s in Redis (%s): %g requests/s shared by every task naming it; "
+        "%g requests/s alone while Redis does not answer",
+        key,
+        redis_conn_id,
+        max_rate,
+        fallback_rate,
+    )
+    return SharedRateLimiter(redis, key, max_rate, fallback_rate=fallback_rate, log=log)
+
+
+def budget_key_for(settings: ClientConfig, key: str | None) -> str:
+    """``key`` checked, or the account's default key (API host and assistant); never a credential."""
+    from airflow_provider_moveworks.assets import api_netloc
+    from airflow_provider_moveworks.bulk.shared_budget import budget_key
+    from airflow_provider_moveworks.client.secrets import SecretRegistry
+
+    if key is None:
+        return budget_key(api_netloc(settings.base_url), settings.assistant_name)
+    if not isinstance(key, str) or not key.strip() or not key.isprintable():
+        raise MoveworksValidationError("rate_limit_key", "must be printable text, not empty")
+    secrets = SecretRegistry()
+    secrets.keep(settings.secret)
+    if secrets.holds_credential(key):
+        raise MoveworksValidationError("rate_limit_key", "holds the connection's credential")
+    return key
