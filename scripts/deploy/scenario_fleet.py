@@ -9,7 +9,7 @@ conversations on the same connection:
    shards end early and leave their share unused; while all run, the account is asked for 250/s.
 2. shared: every task takes its requests from one budget of the account's 200/s. It must reach
    at least 190 updates/s with at most 0.5% of PATCHes answered 429.
-3. Redis lost: a shared run of half the rows, during which the budget's Redis is SIGKILLed after
+3. Redis lost: a shared run of a quarter of the rows, during which the budget's Redis is SIGKILLed after
    about a quarter of the rows and started again, empty, a few seconds later. Every task must
    fall back to its own pace and go on; none may fail, and every row must be updated exactly once.
 
@@ -45,6 +45,7 @@ EXAMPLE_ROWS, RETITLE_ROWS = 8000, 1000
 STATIC_MAX_THROTTLED = 0.05  # the share of 429s the static split may see (as this test always allowed)
 SHARED_MIN_RATE = 190.0  # updates/s the shared budget must reach (95% of the account's limit)
 SHARED_MAX_THROTTLED = 0.005  # the share of PATCHes it may see answered 429
+LOST_REDIS_PART = 4  # the Redis-lost run updates this fraction (1/4) of the rows
 KILL_AFTER = 0.25  # the Redis-lost run kills Redis once this share of its rows is updated
 REDIS_DOWN_SECONDS = 3.0
 # The operator's log lines: joining the shared budget, leaving it, and joining it again.
@@ -132,8 +133,9 @@ class Fleet:
         }
 
     def survive_lost_redis(self) -> dict[str, str]:
-        """A shared run of half the rows; the budget's Redis is killed mid-run, then restarted."""
-        half = [c for shard in range(SHARDS) for c in self._of_shard(shard)[: self.sizes[shard] // 2]]
+        """A shared run of a quarter of the rows; the budget's Redis is killed mid-run, then restarted."""
+        part = [c for n in range(SHARDS) for c in self._of_shard(n)[: self.sizes[n] // LOST_REDIS_PART]]
+        retitle = self.retitle[: RETITLE_ROWS // LOST_REDIS_PART]
         lost: dict[str, Any] = {}
 
         def kill_redis(total: int) -> None:
@@ -149,7 +151,7 @@ class Fleet:
             rejoined = lambda: bool(budget.keys(KEY_PREFIX + "*"))  # noqa: E731
             lost["rejoined"] = wait_for("a task to rejoin the budget", rejoined, 30, deployment.stack, 0.2)
 
-        measured = self._run("redis_lost", True, half, self.retitle[: RETITLE_ROWS // 2], kill_redis)
+        measured = self._run("redis_lost", True, part, retitle, kill_redis)
         logs = self._logs("redis_lost", shared=True)
         fell_back = sorted(name for name, text in logs.items() if FELL_BACK_LINE in text)
         rejoined = sorted(name for name, text in logs.items() if REJOINED_LINE in text)
@@ -158,7 +160,7 @@ class Fleet:
         assert "shard 0" in rejoined, f"shard 0 did not log {REJOINED_LINE!r} (these did: {rejoined})"
         return {
             "fleet Redis lost": (
-                f"{len(half)} + {RETITLE_ROWS // 2} rows; Redis SIGKILLed after {lost['updated']} updated, "
+                f"{len(part)} + {len(retitle)} rows; Redis SIGKILLed after {lost['updated']} updated, "
                 f"back {REDIS_DOWN_SECONDS:.0f} s later, a task in the budget again "
                 f"{lost['rejoined']:.1f} s after that; fell back: {fell_back}; rejoined: {rejoined}; "
                 f"no task failed, every row updated once; {measured}"
