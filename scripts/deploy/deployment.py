@@ -19,6 +19,9 @@ from stack import DeployError, Stack, free_port, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 DAG_ID = "example_moveworks_sharded_archive"
+# The asset scenario's: the stale archive, and the digest DAG scheduled on its asset alias.
+STALE_DAG_ID = "example_moveworks_archive_stale_conversations"
+DIGEST_DAG_ID = "example_moveworks_archive_digest"
 # The deploy-only retitle DAGs (scripts/deploy/dags/): one paced statically, one by the shared budget.
 RETITLE_DAG_IDS = {False: "deploy_moveworks_retitle_static", True: "deploy_moveworks_retitle_shared"}
 API_KEY = "deploy-api-key-" + secrets.token_hex(8)
@@ -49,7 +52,8 @@ class Deployment:
         self.data = stack.root / "data"
         for folder in (self.dags, self.work, self.data):
             folder.mkdir(parents=True)
-        (self.dags / f"{DAG_ID}.py").symlink_to(REPO / "example_dags" / f"{DAG_ID}.py")
+        for dag_id in (DAG_ID, STALE_DAG_ID, DIGEST_DAG_ID):
+            (self.dags / f"{dag_id}.py").symlink_to(REPO / "example_dags" / f"{dag_id}.py")
         retitle = Path(__file__).resolve().parent / "dags" / "deploy_moveworks_retitle.py"
         (self.dags / retitle.name).symlink_to(retitle)
 
@@ -89,7 +93,7 @@ class Deployment:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "MOVEWORKS"))}
         env.update(
             {
-                "PYTHONPATH": str(Path(__file__).resolve().parent),  # deploy_hostname
+                "PYTHONPATH": str(Path(__file__).resolve().parent),  # deploy_hostname, airflow_local_settings
                 "AIRFLOW_HOME": str(self.home),
                 "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags),
                 "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
@@ -111,7 +115,9 @@ class Deployment:
                 "AIRFLOW__API__SECRET_KEY": secrets.token_hex(16),
                 # The test's own REST calls (pool, triggers) need no login on this loopback server.
                 "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
-                "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
+                # As by default: without it the scheduler creates no run on its own, not even an
+                # asset-triggered one (airflow_local_settings.py turns off the only cron schedule).
+                "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "True",
                 "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.5",
                 "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": str(HEARTBEAT_TIMEOUT),
                 "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "2",

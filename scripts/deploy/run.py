@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from deployment import Deployment
+from scenario_assets import follow_the_asset
 from scenario_fleet import Fleet
 from scenario_workers import survive_a_killed_worker
 from stack import Stack
@@ -45,6 +46,7 @@ def main() -> int:
         deployment = Deployment(stack)
         stages = deployment.start()
         figures["start-up"] = f"{time.monotonic() - started:.0f} s ({stages})"
+        figures.update(follow_the_asset(deployment))  # first: it archives seeded conversations
         fleet = Fleet(deployment)
         figures.update(fleet.run_static())
         figures.update(fleet.run_shared())
