@@ -460,6 +460,7 @@ def map_tests(files: set[str], test_args: tuple[str, ...], shards: int) -> Trace
             print(f"map {index + 1}/{shards}: {log_lines[-1] if log_lines else '(no output)'}", flush=True)
             if os.waitstatus_to_exitcode(status) != 0 or not (folder / f"{index}.pickle").exists():
                 print("\n".join(log_lines[-40:]))
+                print(f"map {index + 1}/{shards} ended with status {os.waitstatus_to_exitcode(status)}")
                 ok = False
                 continue
             with open(folder / f"{index}.pickle", "rb") as data:
