@@ -150,3 +150,23 @@ def test_a_thread_waiting_for_anothers_token_fetch_stops_within_a_tenth_of_a_sec
     fetcher.join(5)
     assert [str(error) for error in errors] == ["Waiting for an OAuth token: the run was stopped"]
     assert waited[0] < 0.7  # one poll of 0.1 s, with room for a busy machine
+
+
+def test_a_refused_token_counts_only_the_token_request_not_the_call_it_was_for() -> None:
+    import responses
+
+    base, token_url = "https://moveworks.test/rest/v1beta1", "https://moveworks.test/oauth/v1/token"
+    config = ClientConfig(
+        base_url=base,
+        token_url=token_url,
+        client_id="client",
+        client_secret="s" * 20,
+        assistant_name=ASSISTANT,
+        max_retries=0,
+    )
+    with responses.RequestsMock() as api, MoveworksClient(config, sleep=lambda seconds: None) as client:
+        api.add("POST", token_url, status=401, json={"error": "invalid_client"})
+        with pytest.raises(MoveworksAuthenticationError):
+            client.get_conversation("conv_a1")
+        assert [call.request.url for call in api.calls] == [token_url]
+        assert client.stats.requests == 1  # the GET was never sent
