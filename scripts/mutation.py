@@ -465,7 +465,7 @@ def map_tests(files: set[str], test_args: tuple[str, ...], shards: int) -> Trace
                 continue
             with open(folder / f"{index}.pickle", "rb") as data:
                 code, lines, durations, failed, run_dags = pickle.load(data)  # noqa: S301 (our child wrote it)
-            if code not in (0, 1):
+            if code not in (0, 1, 5):  # 5: this shard got no test (fewer tests than shards)
                 print("\n".join(log_lines[-40:]))
                 print(f"the fast tests could not run (pytest exit status {code})")
                 ok = False
