@@ -52,6 +52,14 @@ TARGETS = ("hooks/moveworks.py", "client/*.py", "bulk/*.py", "validation.py", "c
 TESTS = (
     "tests/unit",
     "tests/bulk",
+    # The client against real loopback servers (no DAG, 16 s in all): deadlines, TLS, proxies,
+    # redirects, the wrong scheme, a token endpoint down. Only they reach the deadline's sockets.
+    "tests/integration/test_deadline.py",
+    "tests/integration/test_tls.py",
+    "tests/integration/test_loopback_proxies.py",
+    "tests/integration/test_wrong_scheme.py",
+    "tests/integration/test_redirects.py",
+    "tests/integration/test_token_endpoint_down.py",
     "--ignore=tests/bulk/test_dag.py",
     "--ignore=tests/bulk/test_interruptions_in_airflow.py",
     "-m",
