@@ -28,7 +28,7 @@ from collections.abc import Callable
 from typing import Any
 
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 from redis.retry import Retry
 
 from airflow_provider_moveworks.bulk.ratelimit import (
@@ -38,6 +38,7 @@ from airflow_provider_moveworks.bulk.ratelimit import (
     MIN_RATE,
     AdaptiveRateLimiter,
 )
+from airflow_provider_moveworks.client.retry import MAX_RETRY_AFTER
 
 # Seconds one Redis call may take (connecting included) before the task paces itself alone.
 REDIS_TIMEOUT = 0.5
@@ -45,20 +46,26 @@ REDIS_TIMEOUT = 0.5
 PROBE_INTERVAL = 2.0
 # Seconds the state outlives its last use (plus any pause still running).
 STATE_TTL = 60
-# A slot or pause further ahead than this (seconds) is corrupt state, not a queue.
-MAX_AHEAD = 3600
+# The longest pause a 429 sets (the client's own cap on Retry-After); one further ahead is corrupt.
+MAX_PAUSE = MAX_RETRY_AFTER
+# The most permits queued ahead of now (every worker thread of every task, with room to spare);
+# a next free slot further ahead than this many permits is corrupt (or Redis' clock went back).
+MAX_QUEUED = 1024
 KEY_PREFIX = "moveworks:rate-budget:"
+MAX_KEY_LENGTH = 200
 
 # KEYS[1]: the budget's hash. ARGV: op ("acquire" | "throttle"), the caller's limit, then for
 # acquire the successes since its last call, for throttle the pause (s) and when the request that
-# got the 429 left (Redis clock, s); then burst, decrease, increase per second, minimum rate, TTL.
-# Replies are strings: Lua numbers would be cut to integers.
+# got the 429 left (Redis clock, s); then burst, decrease, increase per second, minimum rate, TTL,
+# longest pause, most permits queued. The budget's limit is the highest any caller states (a task
+# stating less keeps to it on its own). Replies are strings: Lua numbers would be cut to integers.
 SCRIPT = """
 if redis.replicate_commands then redis.replicate_commands() end  -- Redis < 5: TIME, then writes
 local key, op = KEYS[1], ARGV[1]
-local ceiling = tonumber(ARGV[2])
+local stated = tonumber(ARGV[2])
 local burst, decrease, increase = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
-local min_rate, ttl, max_ahead = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])
+local min_rate, ttl = tonumber(ARGV[8]), tonumber(ARGV[9])
+local max_pause, max_queued = tonumber(ARGV[10]), tonumber(ARGV[11])
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
 
@@ -67,24 +74,26 @@ local function number(x, low, high)
   if x == nil or x ~= x or x < low or x > high then return nil end
   return x
 end
-local stored = redis.pcall('HMGET', key, 'tat', 'rate', 'ref', 'paused', 'cut')
+local stored = redis.pcall('HMGET', key, 'tat', 'rate', 'ref', 'paused', 'cut', 'limit')
 if type(stored) ~= 'table' or stored['err'] then stored = {} end
-local paused = number(stored[4], 0, now + max_ahead)
-local tat = number(stored[1], 0, math.max(now, paused or 0) + max_ahead)
-local rate = number(stored[2], 1e-9, 1e300)
-local ref = number(stored[3], 1e-9, 1e300)
+local limit = math.max(stated, number(stored[6], stated, 1e300) or stated)
+local floor = math.min(min_rate, limit)
+local rate = number(stored[2], floor, 1e300)
+local ref = number(stored[3], floor, 1e300)
+local paused = number(stored[4], 0, now + max_pause)
+local tat = number(stored[1], 0, math.max(now, paused or 0) + max_queued / (rate or limit))
 local cut = number(stored[5], 0, now + 1)
 local rebuilt = '0'
 if not (tat and rate and ref and paused and cut) then
-  tat, rate, ref, paused, cut, rebuilt = now, ceiling, ceiling, 0, 0, '1'
+  tat, rate, ref, paused, cut, limit, rebuilt = now, stated, stated, 0, 0, stated, '1'
 end
-rate = math.min(rate, ceiling)
+rate, ref = math.min(rate, limit), math.min(ref, limit)
 
 local granted, wait, slot = '0', 0, 0
 if op == 'acquire' then
   local successes = tonumber(ARGV[3])
-  if successes > 0 and rate < ceiling then
-    rate = math.min(ceiling, rate + successes * increase * ref / rate)
+  if successes > 0 and rate < limit then
+    rate = math.min(limit, rate + successes * increase * ref / rate)
   end
   if now < paused then
     wait = paused - now
@@ -95,30 +104,30 @@ if op == 'acquire' then
     granted = '1'
   end
 else
-  paused = math.max(paused, now + math.max(0, tonumber(ARGV[3])))
+  paused = math.max(paused, now + math.min(max_pause, math.max(0, tonumber(ARGV[3]))))
   if tonumber(ARGV[4]) >= cut then
     ref = rate
-    rate = math.max(math.min(min_rate, ceiling), rate * decrease)
+    rate = math.max(floor, rate * decrease)
     cut = now
   end
   tat = math.max(tat, paused)
 end
+local function text(x) return string.format('%.17g', x) end
 redis.call('DEL', key)
-redis.call('HSET', key, 'tat', string.format('%.17g', tat), 'rate', string.format('%.17g', rate),
-  'ref', string.format('%.17g', ref), 'paused', string.format('%.17g', paused),
-  'cut', string.format('%.17g', cut))
+redis.call('HSET', key, 'tat', text(tat), 'rate', text(rate), 'ref', text(ref), 'paused', text(paused),
+  'cut', text(cut), 'limit', text(limit))
 redis.call('PEXPIRE', key, math.floor(1000 * (ttl + math.max(0, paused - now))))
-return {granted, string.format('%.17g', wait), string.format('%.17g', slot),
-  string.format('%.17g', rate), rebuilt}
+return {granted, text(wait), text(slot), text(rate), rebuilt, text(limit)}
 """
 
 # What a Redis call may raise when Redis is down, slow or answers nonsense.
-REDIS_FAULTS = (RedisError, OSError, ValueError, TypeError, IndexError)
+REDIS_FAULTS = (RedisError, RedisClusterException, OSError, ValueError, TypeError, IndexError)
 
 
-def budget_key(api_host: str, assistant_name: str) -> str:
-    """The default key of an account's budget: its API host and assistant, nothing secret."""
-    return f"{KEY_PREFIX}{api_host}/{assistant_name}"
+def budget_key(name: str) -> str:
+    """The Redis key of the budget called ``name``: under one prefix, so that no name can reach
+    another application's keys in the same Redis."""
+    return KEY_PREFIX + name
 
 
 def configure_redis(client: Any) -> Any:
@@ -164,6 +173,7 @@ class SharedRateLimiter:
         self._script = redis.register_script(SCRIPT)
         self._max_rate = max_rate
         self._local = AdaptiveRateLimiter(fallback_rate)
+        self._own: AdaptiveRateLimiter | None = None  # this task's lower limit, when others state more
         self._log = log
         self._clock = clock
         self._lock = threading.Lock()
@@ -191,6 +201,9 @@ class SharedRateLimiter:
 
     def acquire(self) -> None:
         """Wait for this request's permit; returns at once after :meth:`cancel`."""
+        own = self._own
+        if own is not None:
+            own.acquire()
         while not self._cancelled.is_set():
             probing = not self._shared and self._may_probe()
             if not self._shared and not probing:
@@ -204,6 +217,7 @@ class SharedRateLimiter:
                 reply = self._call("acquire", successes, 0)
                 granted, wait, slot, rate = _flag(reply[0]), float(reply[1]), float(reply[2]), float(reply[3])
                 self._note_rebuilt(reply[4])
+                self._note_limit(float(reply[5]))
             except REDIS_FAULTS as error:
                 self._fall_back(error, probing)
                 continue
@@ -247,6 +261,9 @@ class SharedRateLimiter:
         """Release every waiting thread for good (the run is stopping)."""
         self._cancelled.set()
         self._local.cancel()
+        own = self._own
+        if own is not None:
+            own.cancel()
 
     def close(self) -> None:
         """Log what the budget gave, and close the Redis connections (the run is over)."""
@@ -272,8 +289,26 @@ class SharedRateLimiter:
                 repr(INCREASE_PER_SECOND),
                 repr(MIN_RATE),
                 STATE_TTL,
-                MAX_AHEAD,
+                repr(MAX_PAUSE),
+                MAX_QUEUED,
             ],
+        )
+
+    def _note_limit(self, limit: float) -> None:
+        """Another task states a higher limit for the budget: keep to this task's own as well."""
+        if self._max_rate >= limit or self._own is not None:
+            return
+        with self._lock:
+            if self._own is not None:
+                return
+            self._own = AdaptiveRateLimiter(self._max_rate)
+        self._log.warning(
+            "Rate budget %s: another task states a limit of %g requests/s, this one %g; this task keeps "
+            "to its own %g. Every task on an account should state the account's limit",
+            self.key,
+            limit,
+            self._max_rate,
+            self._max_rate,
         )
 
     def _note_rebuilt(self, flag: Any) -> None:

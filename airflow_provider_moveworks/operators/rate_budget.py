@@ -35,7 +35,14 @@ def open_budget(
             "rate_limit_conn_id", "needs the Redis provider: pip install 'airflow-provider-moveworks[redis]'"
         ) from None
     key = budget_key_for(settings, key)
-    redis = configure_redis(RedisHook(redis_conn_id=redis_conn_id).get_conn())
+    hook = RedisHook(redis_conn_id=redis_conn_id)
+    if hook.get_connection(redis_conn_id).extra_dejson.get("cluster"):
+        # A cluster client connects (with no timeout) as it is built, before any fallback can help.
+        raise MoveworksValidationError(
+            "rate_limit_conn_id",
+            f"{redis_conn_id!r} is a Redis Cluster; the budget is one key: name a single Redis",
+        )
+    redis = configure_redis(hook.get_conn())
     log.info(
         "Pacing by the rate budget %s in Redis (%s): %g requests/s shared by every task naming it; "
         "%g requests/s alone while Redis does not answer",
@@ -50,15 +57,17 @@ def open_budget(
 def budget_key_for(settings: ClientConfig, key: str | None) -> str:
     """``key`` checked, or the account's default key (API host and assistant); never a credential."""
     from airflow_provider_moveworks.assets import api_netloc
-    from airflow_provider_moveworks.bulk.shared_budget import budget_key
+    from airflow_provider_moveworks.bulk.shared_budget import MAX_KEY_LENGTH, budget_key
     from airflow_provider_moveworks.client.secrets import SecretRegistry
 
     if key is None:
-        return budget_key(api_netloc(settings.base_url), settings.assistant_name)
-    if not isinstance(key, str) or not key.strip() or not key.isprintable():
-        raise MoveworksValidationError("rate_limit_key", "must be printable text, not empty")
+        return budget_key(f"{api_netloc(settings.base_url)}/{settings.assistant_name}")
+    if not isinstance(key, str) or not key.strip() or not key.isprintable() or len(key) > MAX_KEY_LENGTH:
+        raise MoveworksValidationError(
+            "rate_limit_key", f"must be printable text of 1 to {MAX_KEY_LENGTH} characters"
+        )
     secrets = SecretRegistry()
     secrets.keep(settings.secret)
     if secrets.holds_credential(key):
         raise MoveworksValidationError("rate_limit_key", "holds the connection's credential")
-    return key
+    return budget_key(key)

@@ -139,7 +139,7 @@ def test_the_rate_never_exceeds_the_budget(server):
     assert stored(server)["rate"] == 50.0
 
 
-GOOD = {"tat": "0", "rate": "100", "ref": "100", "paused": "0", "cut": "0"}
+GOOD = {"tat": "0", "rate": "100", "ref": "100", "paused": "0", "cut": "0", "limit": "100"}
 CORRUPT = {
     "nan": {**GOOD, "tat": "nan"},
     "slot-far-ahead": {**GOOD, "tat": "1e300"},
@@ -147,6 +147,7 @@ CORRUPT = {
     "pause-far-ahead": {**GOOD, "paused": "9e99"},
     "infinite-rate": {**GOOD, "rate": "inf"},
     "partial": {"tat": "0"},
+    "limit-only": {"limit": "100"},
 }
 
 
@@ -268,5 +269,70 @@ def test_cancel_releases_a_thread_waiting_out_a_shared_pause(server):
     assert not waiter.is_alive()
 
 
-def test_the_default_key_names_the_host_and_assistant_only():
-    assert budget_key("api.moveworks.ai", "hr-bot") == "moveworks:rate-budget:api.moveworks.ai/hr-bot"
+def test_every_budget_key_is_under_the_prefix():
+    assert budget_key("api.moveworks.ai/hr-bot") == "moveworks:rate-budget:api.moveworks.ai/hr-bot"
+
+
+def test_a_task_stating_a_lower_limit_keeps_to_it_without_slowing_the_others(server, caplog):
+    fast, slow = limiter(server, 200.0), limiter(server, 2.0, log=logging.getLogger("slow-task"))
+    fast.acquire()
+
+    with caplog.at_level(logging.WARNING, logger="slow-task"):
+        slow.acquire()  # learns that the budget is 200/s
+        slow.acquire()  # its own limiter's first permit
+        started = time.monotonic()
+        slow.acquire()
+        slow_gap = time.monotonic() - started
+    started = time.monotonic()
+    for _ in range(20):
+        fast.acquire()
+    fast_time = time.monotonic() - started
+
+    assert slow_gap >= 0.4  # 2/s of its own
+    assert fast_time < 0.2  # 20 permits at 200/s: the 2/s task took 3 slots of 1/200 s, no more
+    state = stored(server)
+    assert (state["limit"], state["rate"]) == (200.0, 200.0)
+    warned = [r.getMessage() for r in caplog.records]
+    assert len(warned) == 1
+    assert "another task states a limit of 200 requests/s, this one 2" in warned[0]
+
+
+PAUSE_TOO_FAR = shared_budget.MAX_PAUSE + 5
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"rate": "0.0003"},  # below the floor no cut reaches
+        {"ref": "1e-9"},
+        {"paused": f"{{now}}+{PAUSE_TOO_FAR}"},  # longer than any 429 pauses
+        {"tat": "{now}+45"},  # 4,500 permits queued at 100/s: Redis' clock went back
+    ],
+    ids=["rate-below-floor", "ref-below-floor", "pause-too-long", "queue-too-long"],
+)
+def test_state_that_looks_valid_but_cannot_be_is_rebuilt(server, fields):
+    now = float(fakeredis.FakeRedis(server=server).time()[0])
+    planted = {**GOOD, "tat": str(now), "limit": "100"}
+    for name, value in fields.items():
+        planted[name] = str(eval(value.format(now=now))) if "{now}" in value else value  # noqa: S307
+    fakeredis.FakeRedis(server=server).hset(KEY, mapping=planted)
+    budget = limiter(server, 100.0)
+
+    started = time.monotonic()
+    budget.acquire()
+
+    assert time.monotonic() - started < 0.5
+    assert budget.rebuilt == 1
+
+
+def test_a_long_queue_at_a_low_rate_is_not_mistaken_for_corrupt_state(server):
+    budget = limiter(server, 0.05)
+    now = float(fakeredis.FakeRedis(server=server).time()[0])
+    # 300 permits queued at 0.05/s: 6,000 s ahead, legitimately.
+    fakeredis.FakeRedis(server=server).hset(
+        KEY, mapping={**GOOD, "tat": str(now + 6000), "rate": "0.05", "ref": "0.05", "limit": "0.05"}
+    )
+    reply = budget._call("throttle", 0.0, 0.0)  # reads and keeps the state, takes no permit
+
+    assert reply[4] == b"0"  # not rebuilt
+    assert stored(server)["tat"] >= now + 6000

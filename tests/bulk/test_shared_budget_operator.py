@@ -166,3 +166,55 @@ def test_the_fallback_never_exceeds_the_budget():
     )
     assert operator.fallback_requests_per_second == 50
     assert json.dumps(operator.template_fields).count("rate_limit_key") == 1
+
+
+def test_a_named_key_never_touches_another_application_s_keys(
+    make_operator, add_conversations, emulator, redis_server
+):
+    ids = add_conversations(3)
+    other = fakeredis.FakeRedis(server=redis_server)
+    other.rpush("default", "a queued Celery message")  # the broker's default queue, say
+
+    make_operator(
+        updates=archive_all(ids),
+        max_requests_per_second=10,
+        rate_limit_conn_id="budget_redis",
+        rate_limit_key="default",
+    ).execute({})
+
+    assert other.lrange("default", 0, -1) == [b"a queued Celery message"]
+    assert other.exists("moveworks:rate-budget:default") == 1
+
+
+@pytest.mark.parametrize("key", ["x" * 201, "two\nlines", ""])
+def test_an_unusable_key_is_refused_before_anything_is_sent(
+    make_operator, add_conversations, emulator, redis_server, key
+):
+    ids = add_conversations(1)
+    operator = make_operator(
+        updates=archive_all(ids),
+        max_requests_per_second=10,
+        rate_limit_conn_id="budget_redis",
+        rate_limit_key=key,
+    )
+
+    with pytest.raises(MoveworksValidationError, match="must be printable text of 1 to 200 characters"):
+        operator.execute({})
+    assert emulator.request_count() == 0
+
+
+def test_a_redis_cluster_connection_is_refused_before_anything_is_sent(
+    make_operator, add_conversations, emulator, monkeypatch
+):
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_BUDGET_CLUSTER",
+        json.dumps({"conn_type": "redis", "host": "127.0.0.1", "port": 1, "extra": {"cluster": True}}),
+    )
+    ids = add_conversations(1)
+    operator = make_operator(
+        updates=archive_all(ids), max_requests_per_second=10, rate_limit_conn_id="budget_cluster"
+    )
+
+    with pytest.raises(MoveworksValidationError, match="is a Redis Cluster; the budget is one key"):
+        operator.execute({})
+    assert emulator.request_count() == 0
