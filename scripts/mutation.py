@@ -89,6 +89,7 @@ class Mutant:
     tests: list[str] = field(default_factory=list)
     budget: float = 60.0  # seconds before the child is killed (and the mutant counted as caught)
     code_line: str = ""  # the source line at ``line``, stripped: how docs/mutation.md names it
+    left_out: int = 0  # tests of its lines not run: past the time it may spend on tests
 
     @property
     def module(self) -> str:
@@ -653,6 +654,28 @@ def _killers_first(
     return first + rest
 
 
+def _cap(mutant: Mutant, durations: dict[str, float], test_seconds: float) -> None:
+    """Keep the mutant's first tests (in the order they run) whose time, measured by the mapping
+    pass, adds up to at most ``test_seconds``, and at least one; set its time limit from them.
+    A mutant that survives its first ``test_seconds`` of tests is a survivor (shown with the
+    number of its tests left out): without a cap, a survivor in code every bulk run goes through
+    runs hundreds of tests against the emulator, minutes for one mutant."""
+    kept: list[str] = []
+    spent = 0.0
+    for nodeid in mutant.tests:
+        took = durations.get(nodeid, 0.0)
+        if kept and spent + took > test_seconds:
+            break
+        kept.append(nodeid)
+        spent += took
+    mutant.left_out = len(mutant.tests) - len(kept)
+    mutant.tests = kept
+    # Allow 1.5 times their time (measured under the trace, itself slower than a plain run), plus
+    # start-up: a mutant that slows every test down that much without failing one counts as
+    # caught by a time limit.
+    mutant.budget = 30.0 + 1.5 * spent
+
+
 def _learn_killer(mutant: Mutant, read_fd: int, killers: dict[str, list[str]], kills: dict[str, int]) -> None:
     chunks = []
     while chunk := os.read(read_fd, 65536):
@@ -675,6 +698,7 @@ def run_all(
     durations: dict[str, float],
     took: dict[int, float],
     preset: dict[int, str],
+    test_seconds: float,
 ) -> dict[int, str]:
     """Run the mutants, ``jobs`` at a time, but those with a ``preset`` outcome (listed as
     equivalent); returns index -> outcome (killed/survived/timeout/equivalent)."""
@@ -699,6 +723,7 @@ def run_all(
                     done += 1
                     continue
                 mutants[index].tests = _killers_first(mutants[index], killers, kills, durations)
+                _cap(mutants[index], durations, test_seconds)
                 read_fd, write_fd = os.pipe()
                 pid = os.fork()
                 if pid == 0:  # the child
@@ -785,6 +810,13 @@ def main() -> int:
         help="most seconds a test may take (default 20; a test gets 2 s plus 3 times its own time)",
     )
     parser.add_argument(
+        "--test-seconds",
+        type=float,
+        default=15.0,
+        help="most seconds of tests (as timed by the mapping pass) one mutant runs, its first ones "
+        "(default 15): a survivor stops there instead of running every test of its lines",
+    )
+    parser.add_argument(
         "--tests",
         action="append",
         default=[],
@@ -853,10 +885,6 @@ def main() -> int:
             constants.setdefault(key, set()).update(users)
     for mutant in mutants:
         mutant.tests = covering_tests(mutant, tracer, constants)
-        # A survivor runs every one of its tests: allow 1.5 times their time (measured under the
-        # trace, itself slower than a plain run), plus start-up. A mutant that slows every test
-        # down that much without failing one counts as caught by a time limit.
-        mutant.budget = 30.0 + 1.5 * sum(tracer.durations.get(nodeid, 0.0) for nodeid in mutant.tests)
 
     signal.signal(signal.SIGTERM, _interrupt)  # again: the tests may have set their own handler
     started = time.monotonic()
@@ -865,7 +893,9 @@ def main() -> int:
 
     def run(runner: MutantRunner) -> None:
         signal.signal(signal.SIGTERM, _interrupt)
-        outcomes.update(run_all(mutants, args.jobs, runner, tracer.durations, took, preset))
+        outcomes.update(
+            run_all(mutants, args.jobs, runner, tracer.durations, took, preset, args.test_seconds)
+        )
 
     runner = MutantRunner(run, tracer.durations, args.timeout)
     pytest.main(
@@ -893,6 +923,8 @@ def main() -> int:
     killed = len(mutants) - len(survivors) - not_applied - equivalents
     for mutant, outcome in survivors:
         note = " (no fast test runs this code)" if outcome == "no test" else ""
+        if mutant.left_out:
+            note += f" ({len(mutant.tests)} of its tests run, {mutant.left_out} slower ones left out)"
         print(f"SURVIVED {mutant.where}  {mutant.scope}: {mutant.what}{note}")
         print(f"    | `{mutant.module}` | `{_cell(mutant.code_line)}` | `{_cell(mutant.what)}` |  |")
     slowest = sorted(took, key=took.__getitem__, reverse=True)[:10]
