@@ -3,8 +3,11 @@ whatever the number of attempts watched."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
+
+import pytest
 
 from airflow_provider_moveworks.client.deadline import AttemptDeadline
 
@@ -27,3 +30,25 @@ def test_one_daemon_watchdog_thread_watches_every_deadline() -> None:
     threads = watchdog_threads()
     assert len(threads) == 1
     assert threads[0].daemon  # never keeps a finished task's process alive
+
+
+def _cpu_ticks(thread: threading.Thread) -> int:
+    with open(f"/proc/self/task/{thread.native_id}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime, in clock ticks
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="reads a thread's CPU time from /proc")
+def test_the_watchdog_sleeps_while_nothing_is_due_and_until_the_next_deadline() -> None:
+    """It waits on its condition: idle, or with a deadline a second away, it spends no CPU."""
+    AttemptDeadline(0.01).start()  # the thread exists
+    time.sleep(0.05)
+    (thread,) = watchdog_threads()
+    before = _cpu_ticks(thread)
+    time.sleep(0.5)  # nothing due
+    later = AttemptDeadline(5.0)
+    later.start()  # due in 5 s: the thread waits for it
+    time.sleep(0.5)
+    with later:
+        pass  # finished: never expired
+    assert _cpu_ticks(thread) - before <= 5  # 50 ms of CPU at most in 1 s
