@@ -241,7 +241,7 @@ with DAG(
             )
         return {
             "rate_limit_conn_id": RATE_LIMIT_CONN_ID,
-            "max_requests_per_second": ACCOUNT_REQUESTS_PER_SECOND,
+            "rate_limit_requests_per_second": ACCOUNT_REQUESTS_PER_SECOND,
             "fallback_requests_per_second": split,
         }
 

@@ -48,21 +48,25 @@ PROBE_INTERVAL = 2.0
 STATE_TTL = 60
 # The longest pause a 429 sets (the client's own cap on Retry-After); one further ahead is corrupt.
 MAX_PAUSE = MAX_RETRY_AFTER
-# The most permits queued ahead of now (every worker thread of every task, with room to spare);
-# a next free slot further ahead than this many permits is corrupt (or Redis' clock went back).
-MAX_QUEUED = 1024
+# The most permits queued ahead of now (64 worker threads of a thousand tasks); a next free slot
+# further ahead is corrupt.
+MAX_QUEUED = 65536
+# A thread whose permit is at least this far ahead (s) checks, once it is due, that no task's 429
+# paused the budget meanwhile; nearer permits go, as requests already in flight do.
+RECHECK_AFTER = 0.02
 KEY_PREFIX = "moveworks:rate-budget:"
 MAX_KEY_LENGTH = 200
 
-# KEYS[1]: the budget's hash. ARGV: op ("acquire" | "throttle"), the caller's limit, then for
-# acquire the successes since its last call, for throttle the pause (s) and when the request that
-# got the 429 left (Redis clock, s); then burst, decrease, increase per second, minimum rate, TTL,
-# longest pause, most permits queued. The budget's limit is the highest any caller states (a task
-# stating less keeps to it on its own). Replies are strings: Lua numbers would be cut to integers.
+# KEYS[1]: the budget's hash. ARGV: op ("acquire" | "throttle"), the budget's limit (the same for
+# every caller: it is part of the key), then for acquire the successes since the caller's last
+# call, for throttle the pause (s) and when the request that got the 429 left (Redis clock, s);
+# then burst, decrease, increase per second, minimum rate, TTL, longest pause, most permits
+# queued. Times are on Redis' clock; if it went back (a failover), the state moves back with it.
+# Replies are strings: Lua numbers would be cut to integers.
 SCRIPT = """
 if redis.replicate_commands then redis.replicate_commands() end  -- Redis < 5: TIME, then writes
 local key, op = KEYS[1], ARGV[1]
-local stated = tonumber(ARGV[2])
+local limit = tonumber(ARGV[2])
 local burst, decrease, increase = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
 local min_rate, ttl = tonumber(ARGV[8]), tonumber(ARGV[9])
 local max_pause, max_queued = tonumber(ARGV[10]), tonumber(ARGV[11])
@@ -74,18 +78,21 @@ local function number(x, low, high)
   if x == nil or x ~= x or x < low or x > high then return nil end
   return x
 end
-local stored = redis.pcall('HMGET', key, 'tat', 'rate', 'ref', 'paused', 'cut', 'limit')
+local stored = redis.pcall('HMGET', key, 'tat', 'rate', 'ref', 'paused', 'cut', 'seen')
 if type(stored) ~= 'table' or stored['err'] then stored = {} end
-local limit = math.max(stated, number(stored[6], stated, 1e300) or stated)
 local floor = math.min(min_rate, limit)
+local back = 0
+local seen = number(stored[6], 0, 1e300)
+if seen and seen > now then back = seen - now end  -- Redis' clock went back
+local function time(x, high) x = number(x, 0, 1e300); return x and number(x - back, 0, high) end
 local rate = number(stored[2], floor, 1e300)
 local ref = number(stored[3], floor, 1e300)
-local paused = number(stored[4], 0, now + max_pause)
-local tat = number(stored[1], 0, math.max(now, paused or 0) + max_queued / (rate or limit))
-local cut = number(stored[5], 0, now + 1)
+local paused = time(stored[4], now + max_pause)
+local tat = time(stored[1], math.max(now, paused or 0) + max_queued / (rate or limit))
+local cut = time(stored[5], now + 1)
 local rebuilt = '0'
 if not (tat and rate and ref and paused and cut) then
-  tat, rate, ref, paused, cut, limit, rebuilt = now, stated, stated, 0, 0, stated, '1'
+  tat, rate, ref, paused, cut, rebuilt = now, limit, limit, 0, 0, '1'
 end
 rate, ref = math.min(rate, limit), math.min(ref, limit)
 
@@ -115,19 +122,19 @@ end
 local function text(x) return string.format('%.17g', x) end
 redis.call('DEL', key)
 redis.call('HSET', key, 'tat', text(tat), 'rate', text(rate), 'ref', text(ref), 'paused', text(paused),
-  'cut', text(cut), 'limit', text(limit))
+  'cut', text(cut), 'seen', text(now))
 redis.call('PEXPIRE', key, math.floor(1000 * (ttl + math.max(0, paused - now))))
-return {granted, text(wait), text(slot), text(rate), rebuilt, text(limit)}
+return {granted, text(wait), text(slot), text(rate), rebuilt}
 """
 
 # What a Redis call may raise when Redis is down, slow or answers nonsense.
 REDIS_FAULTS = (RedisError, RedisClusterException, OSError, ValueError, TypeError, IndexError)
 
 
-def budget_key(name: str) -> str:
-    """The Redis key of the budget called ``name``: under one prefix, so that no name can reach
-    another application's keys in the same Redis."""
-    return KEY_PREFIX + name
+def budget_key(name: str, limit: float) -> str:
+    """The Redis key of the budget ``name`` of ``limit`` requests/s: under one prefix, so that no
+    name reaches another application's keys; tasks stating another limit keep another budget."""
+    return f"{KEY_PREFIX}{name}@{float(limit)!r}/s"
 
 
 def configure_redis(client: Any) -> Any:
@@ -152,8 +159,9 @@ class SharedRateLimiter:
     :meth:`cancel`) over a budget in Redis; see the module docstring.
 
     :param redis: a redis-py client (see :func:`configure_redis`).
-    :param key: the budget's key: every task naming it shares one budget.
-    :param max_rate: the budget (requests/s): the account's limit.
+    :param key: the budget's key (:func:`budget_key`): every task naming it shares one budget.
+    :param budget_rate: the budget (requests/s): the account's limit, part of the key.
+    :param max_rate: this task's own cap, kept whatever the budget allows (``None``: none).
     :param fallback_rate: this task's own limit while Redis is away.
     :param clock: monotonic seconds, for the probe interval (tests pass a fake).
     """
@@ -162,8 +170,9 @@ class SharedRateLimiter:
         self,
         redis: Any,
         key: str,
-        max_rate: float,
+        budget_rate: float,
         *,
+        max_rate: float | None = None,
         fallback_rate: float,
         log: logging.Logger | Any,
         clock: Callable[[], float] = time.monotonic,
@@ -171,9 +180,10 @@ class SharedRateLimiter:
         self.key = key
         self._redis = redis
         self._script = redis.register_script(SCRIPT)
-        self._max_rate = max_rate
+        self._budget_rate = budget_rate
         self._local = AdaptiveRateLimiter(fallback_rate)
-        self._own: AdaptiveRateLimiter | None = None  # this task's lower limit, when others state more
+        # This task's own cap, below the budget: waited for before each shared permit.
+        self._own = AdaptiveRateLimiter(max_rate) if max_rate is not None and max_rate < budget_rate else None
         self._log = log
         self._clock = clock
         self._lock = threading.Lock()
@@ -183,7 +193,7 @@ class SharedRateLimiter:
         self._next_probe = 0.0
         self._successes = 0  # not yet sent to Redis
         self._throttles = 0  # 429s seen by this task: a slot reserved before one is asked again
-        self._rate: float | None = max_rate
+        self._rate: float | None = budget_rate
         self._sent_at = threading.local()  # this thread's request: when it left, and from which budget
         self.permits = 0  # permits Redis granted
         self.fallbacks = 0  # times this task fell back to its own limiter
@@ -217,7 +227,6 @@ class SharedRateLimiter:
                 reply = self._call("acquire", successes, 0)
                 granted, wait, slot, rate = _flag(reply[0]), float(reply[1]), float(reply[2]), float(reply[3])
                 self._note_rebuilt(reply[4])
-                self._note_limit(float(reply[5]))
             except REDIS_FAULTS as error:
                 self._fall_back(error, probing)
                 continue
@@ -229,8 +238,8 @@ class SharedRateLimiter:
             self._rate = rate
             if wait > 0:
                 self._cancelled.wait(wait)
-            # A 429 here while this thread waited: queue again, behind its pause.
-            if granted and throttles == self._throttles:
+            # A 429 here while this thread waited, or in another task: queue again, behind its pause.
+            if granted and throttles == self._throttles and not self._paused_since(slot, wait):
                 self.permits += 1
                 self._sent_at.shared, self._sent_at.value = True, slot
                 return
@@ -281,7 +290,7 @@ class SharedRateLimiter:
             keys=[self.key],
             args=[
                 op,
-                repr(float(self._max_rate)),
+                repr(float(self._budget_rate)),
                 repr(float(first)),
                 repr(float(second)),
                 repr(BURST_SECONDS),
@@ -294,22 +303,17 @@ class SharedRateLimiter:
             ],
         )
 
-    def _note_limit(self, limit: float) -> None:
-        """Another task states a higher limit for the budget: keep to this task's own as well."""
-        if self._max_rate >= limit or self._own is not None:
-            return
-        with self._lock:
-            if self._own is not None:
-                return
-            self._own = AdaptiveRateLimiter(self._max_rate)
-        self._log.warning(
-            "Rate budget %s: another task states a limit of %g requests/s, this one %g; this task keeps "
-            "to its own %g. Every task on an account should state the account's limit",
-            self.key,
-            limit,
-            self._max_rate,
-            self._max_rate,
-        )
+    def _paused_since(self, slot: float, waited: float) -> bool:
+        """True if a 429 paused the budget past ``slot`` while this thread waited for it (asked
+        only after a wait of ``RECHECK_AFTER`` or more: one more round trip)."""
+        if waited < RECHECK_AFTER or self._cancelled.is_set():
+            return False
+        try:
+            paused = self._redis.hget(self.key, "paused")
+            return paused is not None and float(paused) > slot
+        except REDIS_FAULTS as error:
+            self._fall_back(error, probing=False)
+            return True  # ask again, from this task's own limiter
 
     def _note_rebuilt(self, flag: Any) -> None:
         if _flag(flag):

@@ -104,13 +104,16 @@ class MoveworksBulkUpdateConversationsOperator(BaseOperator):
     :param current_state: how the state is learned: ``"listing"`` (one walk of the listing),
         ``"get"`` (one GET per row to send), or ``"auto"`` (the listing from 1,000 rows to send).
     :param rate_limit_conn_id: an Airflow Redis connection (the ``redis`` extra): every bulk task
-        naming the same budget shares ``max_requests_per_second`` (then required: the account's
-        limit) through it, a 429 seen by one slowing them all. See docs/scale-out.md.
-    :param rate_limit_key: the budget's Redis key (templated); by default one per API host and
+        naming the same budget shares ``rate_limit_requests_per_second`` through it, a 429 seen by
+        one pausing and slowing them all; ``max_requests_per_second`` stays this task's own cap.
+        See docs/scale-out.md.
+    :param rate_limit_requests_per_second: the budget: the account's limit (required with
+        ``rate_limit_conn_id``). Tasks stating another number keep another budget.
+    :param rate_limit_key: the budget's name (templated); by default one per API host and
         assistant, so tasks on the same account share it.
     :param fallback_requests_per_second: this task's own limit while Redis does not answer
-        (default: a quarter of ``max_requests_per_second``); set it to the account's limit over
-        the number of tasks that run at once.
+        (default: a quarter of the budget); set it to the account's limit over the number of
+        tasks that run at once.
 
     Example::
 
@@ -157,6 +160,7 @@ class MoveworksBulkUpdateConversationsOperator(BaseOperator):
         skip_unchanged: bool = False,
         current_state: str = "auto",
         rate_limit_conn_id: str | None = None,
+        rate_limit_requests_per_second: float | None = None,
         rate_limit_key: str | None = None,
         fallback_requests_per_second: float | None = None,
         **kwargs: Any,
@@ -178,19 +182,28 @@ class MoveworksBulkUpdateConversationsOperator(BaseOperator):
             raise ValueError(f"retry_passes must be a whole number >= 0, got {retry_passes!r}")
         _check_rate(max_requests_per_second, "max_requests_per_second", ", or None for no limit")
         _check_rate(fallback_requests_per_second, "fallback_requests_per_second")
+        _check_rate(rate_limit_requests_per_second, "rate_limit_requests_per_second")
         if rate_limit_conn_id is not None:
             if not isinstance(rate_limit_conn_id, str) or not rate_limit_conn_id.strip():
                 raise ValueError(f"rate_limit_conn_id must name a connection, not {rate_limit_conn_id!r}")
-            if max_requests_per_second is None:
+            if rate_limit_requests_per_second is None:
                 raise ValueError(
-                    "rate_limit_conn_id shares max_requests_per_second among every task on the account: "
-                    "set it to the account's limit"
+                    "rate_limit_conn_id needs rate_limit_requests_per_second: the account's limit, "
+                    "which every task naming the budget shares"
                 )
-        elif rate_limit_key is not None or fallback_requests_per_second is not None:
-            raise ValueError("rate_limit_key and fallback_requests_per_second need rate_limit_conn_id")
-        if fallback_requests_per_second is not None and max_requests_per_second is not None:
-            fallback_requests_per_second = min(fallback_requests_per_second, max_requests_per_second)
+        elif (rate_limit_requests_per_second, rate_limit_key, fallback_requests_per_second) != (None,) * 3:
+            raise ValueError(
+                "rate_limit_requests_per_second, rate_limit_key and fallback_requests_per_second need "
+                "rate_limit_conn_id"
+            )
+        if rate_limit_requests_per_second is not None:
+            fallback_requests_per_second = min(
+                fallback_requests_per_second or rate_limit_requests_per_second / 4,
+                rate_limit_requests_per_second,
+                max_requests_per_second or rate_limit_requests_per_second,
+            )
         self.rate_limit_conn_id = rate_limit_conn_id
+        self.rate_limit_requests_per_second = rate_limit_requests_per_second
         self.rate_limit_key = rate_limit_key
         self.fallback_requests_per_second = fallback_requests_per_second
         self.updates = updates
@@ -282,13 +295,15 @@ class MoveworksBulkUpdateConversationsOperator(BaseOperator):
             return None
         from airflow_provider_moveworks.operators.rate_budget import open_budget
 
-        assert self.max_requests_per_second is not None  # the constructor requires it
+        assert self.rate_limit_requests_per_second is not None  # the constructor requires them
+        assert self.fallback_requests_per_second is not None
         self._budget = open_budget(
             self.rate_limit_conn_id,
             self.hook.settings,
             key=self.rate_limit_key,
+            budget_rate=self.rate_limit_requests_per_second,
             max_rate=self.max_requests_per_second,
-            fallback_rate=self.fallback_requests_per_second or self.max_requests_per_second / 4,
+            fallback_rate=self.fallback_requests_per_second,
             log=self.log,
         )
         return self._budget

@@ -19,7 +19,8 @@ def open_budget(
     settings: ClientConfig,
     *,
     key: str | None,
-    max_rate: float,
+    budget_rate: float,
+    max_rate: float | None,
     fallback_rate: float,
     log: logging.Logger | Any,
 ) -> SharedRateLimiter:
@@ -34,7 +35,7 @@ def open_budget(
         raise MoveworksValidationError(
             "rate_limit_conn_id", "needs the Redis provider: pip install 'airflow-provider-moveworks[redis]'"
         ) from None
-    key = budget_key_for(settings, key)
+    key = budget_key_for(settings, key, budget_rate)
     hook = RedisHook(redis_conn_id=redis_conn_id)
     if hook.get_connection(redis_conn_id).extra_dejson.get("cluster"):
         # A cluster client connects (with no timeout) as it is built, before any fallback can help.
@@ -44,24 +45,25 @@ def open_budget(
         )
     redis = configure_redis(hook.get_conn())
     log.info(
-        "Pacing by the rate budget %s in Redis (%s): %g requests/s shared by every task naming it; "
+        "Pacing by the rate budget %s in Redis (%s): %g requests/s shared by every task naming it%s; "
         "%g requests/s alone while Redis does not answer",
         key,
         redis_conn_id,
-        max_rate,
+        budget_rate,
+        "" if max_rate is None or max_rate >= budget_rate else f", at most {max_rate:g} for this task",
         fallback_rate,
     )
-    return SharedRateLimiter(redis, key, max_rate, fallback_rate=fallback_rate, log=log)
+    return SharedRateLimiter(redis, key, budget_rate, max_rate=max_rate, fallback_rate=fallback_rate, log=log)
 
 
-def budget_key_for(settings: ClientConfig, key: str | None) -> str:
+def budget_key_for(settings: ClientConfig, key: str | None, budget_rate: float) -> str:
     """``key`` checked, or the account's default key (API host and assistant); never a credential."""
     from airflow_provider_moveworks.assets import api_netloc
     from airflow_provider_moveworks.bulk.shared_budget import MAX_KEY_LENGTH, budget_key
     from airflow_provider_moveworks.client.secrets import SecretRegistry
 
     if key is None:
-        return budget_key(f"{api_netloc(settings.base_url)}/{settings.assistant_name}")
+        return budget_key(f"{api_netloc(settings.base_url)}/{settings.assistant_name}", budget_rate)
     if not isinstance(key, str) or not key.strip() or not key.isprintable() or len(key) > MAX_KEY_LENGTH:
         raise MoveworksValidationError(
             "rate_limit_key", f"must be printable text of 1 to {MAX_KEY_LENGTH} characters"
@@ -70,4 +72,4 @@ def budget_key_for(settings: ClientConfig, key: str | None) -> str:
     secrets.keep(settings.secret)
     if secrets.holds_credential(key):
         raise MoveworksValidationError("rate_limit_key", "holds the connection's credential")
-    return budget_key(key)
+    return budget_key(key, budget_rate)

@@ -47,7 +47,7 @@ def test_two_tasks_sharing_a_budget_stay_within_it_together(
         make_operator(
             task_id=f"shard_{n}",
             updates=archive_all(ids[n::2]),
-            max_requests_per_second=40,
+            rate_limit_requests_per_second=40,
             max_concurrency=4,
             rate_limit_conn_id="budget_redis",
         )
@@ -72,7 +72,7 @@ def test_two_tasks_sharing_a_budget_stay_within_it_together(
     assert all(archived for _, archived in state(emulator).values())
     host = emulator.base_url.split("//")[1].split("/")[0]
     keys = fakeredis.FakeRedis(server=redis_server).keys("*")
-    assert keys == [f"moveworks:rate-budget:{host}/{ASSISTANT}".encode()]
+    assert keys == [f"moveworks:rate-budget:{host}/{ASSISTANT}@40.0/s".encode()]
     stored = fakeredis.FakeRedis(server=redis_server).hgetall(keys[0])
     assert API_KEY.encode() not in b"".join(keys + list(stored.values()))
 
@@ -90,7 +90,7 @@ def test_a_redis_that_refuses_connections_slows_nothing_and_fails_nothing(
     with caplog.at_level(logging.INFO):
         summary = make_operator(
             updates=archive_all(ids),
-            max_requests_per_second=400,
+            rate_limit_requests_per_second=400,
             fallback_requests_per_second=100,
             rate_limit_conn_id="budget_redis",
         ).execute({})
@@ -110,7 +110,7 @@ def test_a_key_holding_the_api_key_is_refused_before_anything_is_sent(
     ids = add_conversations(2)
     operator = make_operator(
         updates=archive_all(ids),
-        max_requests_per_second=10,
+        rate_limit_requests_per_second=10,
         rate_limit_conn_id="budget_redis",
         rate_limit_key=f"budget-{API_KEY}",
     )
@@ -128,7 +128,9 @@ def test_without_the_redis_provider_the_task_says_what_to_install(
 ):
     ids = add_conversations(1)
     monkeypatch.setitem(sys.modules, "airflow.providers.redis.hooks.redis", None)
-    operator = make_operator(updates=archive_all(ids), max_requests_per_second=10, rate_limit_conn_id="r")
+    operator = make_operator(
+        updates=archive_all(ids), rate_limit_requests_per_second=10, rate_limit_conn_id="r"
+    )
 
     with pytest.raises(MoveworksValidationError, match=r"pip install 'airflow-provider-moveworks\[redis\]'"):
         operator.execute({})
@@ -137,13 +139,23 @@ def test_without_the_redis_provider_the_task_says_what_to_install(
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"rate_limit_conn_id": "r"}, "shares max_requests_per_second among every task"),
-        ({"rate_limit_conn_id": " ", "max_requests_per_second": 5}, "must name a connection"),
+        ({"rate_limit_conn_id": "r"}, "rate_limit_conn_id needs rate_limit_requests_per_second"),
+        ({"rate_limit_conn_id": "r", "max_requests_per_second": 5}, "needs rate_limit_requests_per_second"),
+        ({"rate_limit_conn_id": " ", "rate_limit_requests_per_second": 5}, "must name a connection"),
         ({"rate_limit_key": "k"}, "need rate_limit_conn_id"),
         ({"fallback_requests_per_second": 5}, "need rate_limit_conn_id"),
+        ({"rate_limit_requests_per_second": 5}, "need rate_limit_conn_id"),
         (
-            {"rate_limit_conn_id": "r", "max_requests_per_second": 5, "fallback_requests_per_second": 0},
+            {
+                "rate_limit_conn_id": "r",
+                "rate_limit_requests_per_second": 5,
+                "fallback_requests_per_second": 0,
+            },
             "fallback_requests_per_second must be a number from 0.01",
+        ),
+        (
+            {"rate_limit_conn_id": "r", "rate_limit_requests_per_second": float("nan")},
+            "rate_limit_requests_per_second must be a number from 0.01",
         ),
     ],
 )
@@ -161,11 +173,28 @@ def test_the_fallback_never_exceeds_the_budget():
         task_id="t",
         updates=[],
         rate_limit_conn_id="r",
-        max_requests_per_second=50,
+        rate_limit_requests_per_second=50,
         fallback_requests_per_second=80,
     )
     assert operator.fallback_requests_per_second == 50
     assert json.dumps(operator.template_fields).count("rate_limit_key") == 1
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "fallback"),
+    [
+        ({}, 25.0),  # a quarter of the budget
+        ({"max_requests_per_second": 10}, 10.0),  # never above the task's own cap
+        ({"fallback_requests_per_second": 40}, 40.0),
+    ],
+)
+def test_the_fallback_defaults_to_a_quarter_of_the_budget_within_the_task_s_cap(kwargs, fallback):
+    from airflow_provider_moveworks.operators.bulk import MoveworksBulkUpdateConversationsOperator
+
+    operator = MoveworksBulkUpdateConversationsOperator(
+        task_id="t", updates=[], rate_limit_conn_id="r", rate_limit_requests_per_second=100, **kwargs
+    )
+    assert operator.fallback_requests_per_second == fallback
 
 
 def test_a_named_key_never_touches_another_application_s_keys(
@@ -177,13 +206,13 @@ def test_a_named_key_never_touches_another_application_s_keys(
 
     make_operator(
         updates=archive_all(ids),
-        max_requests_per_second=10,
+        rate_limit_requests_per_second=10,
         rate_limit_conn_id="budget_redis",
         rate_limit_key="default",
     ).execute({})
 
     assert other.lrange("default", 0, -1) == [b"a queued Celery message"]
-    assert other.exists("moveworks:rate-budget:default") == 1
+    assert other.exists("moveworks:rate-budget:default@10.0/s") == 1
 
 
 @pytest.mark.parametrize("key", ["x" * 201, "two\nlines", ""])
@@ -193,7 +222,7 @@ def test_an_unusable_key_is_refused_before_anything_is_sent(
     ids = add_conversations(1)
     operator = make_operator(
         updates=archive_all(ids),
-        max_requests_per_second=10,
+        rate_limit_requests_per_second=10,
         rate_limit_conn_id="budget_redis",
         rate_limit_key=key,
     )
@@ -212,7 +241,7 @@ def test_a_redis_cluster_connection_is_refused_before_anything_is_sent(
     )
     ids = add_conversations(1)
     operator = make_operator(
-        updates=archive_all(ids), max_requests_per_second=10, rate_limit_conn_id="budget_cluster"
+        updates=archive_all(ids), rate_limit_requests_per_second=10, rate_limit_conn_id="budget_cluster"
     )
 
     with pytest.raises(MoveworksValidationError, match="is a Redis Cluster; the budget is one key"):

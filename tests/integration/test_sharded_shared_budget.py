@@ -52,7 +52,7 @@ def test_with_a_redis_connection_the_shards_share_the_whole_limit(monkeypatch, t
     assert [pacing(shard) for shard in shards] == [
         {
             "rate_limit_conn_id": "budget_redis",
-            "max_requests_per_second": 200.0,
+            "rate_limit_requests_per_second": 200.0,
             "fallback_requests_per_second": 50.0,
         }
     ] * 2

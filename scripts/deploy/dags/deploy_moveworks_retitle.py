@@ -33,7 +33,7 @@ PACING: dict[str, dict[str, Any]] = {
     "static": {"max_requests_per_second": RETITLE_STATIC_REQUESTS_PER_SECOND},
     "shared": {
         "rate_limit_conn_id": RATE_LIMIT_CONN_ID,
-        "max_requests_per_second": ACCOUNT_REQUESTS_PER_SECOND,
+        "rate_limit_requests_per_second": ACCOUNT_REQUESTS_PER_SECOND,
         "fallback_requests_per_second": ACCOUNT_REQUESTS_PER_SECOND / POOL_SLOTS,
     },
 }
