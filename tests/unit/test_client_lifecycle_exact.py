@@ -89,6 +89,10 @@ def test_ending_the_client_ends_a_call_in_flight_at_once(silent_server: str, end
     client = MoveworksClient(config, sleep=lambda seconds: None)
     error, waited = call_in_flight(client, end)
     assert isinstance(error, MoveworksCancelledError), error
+    assert str(error) == (
+        "Reading conversation conv_a1: cut short after the request was sent, the run was stopped; "
+        "Moveworks may have applied it"
+    )
     assert waited < 2.0  # not the 8 s timeout
 
 

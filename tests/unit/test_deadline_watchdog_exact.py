@@ -52,3 +52,21 @@ def test_the_watchdog_sleeps_while_nothing_is_due_and_until_the_next_deadline() 
     with later:
         pass  # finished: never expired
     assert _cpu_ticks(thread) - before <= 5  # 50 ms of CPU at most in 1 s
+
+
+def test_a_watchdog_starts_its_thread_once_at_its_first_deadline() -> None:
+    from airflow_provider_moveworks.client.deadline import _Watchdog
+
+    before = len(watchdog_threads())
+    dog = _Watchdog()  # a fresh one: its first watch() starts its thread (the module's started long ago)
+    assert len(watchdog_threads()) == before
+    attempts = [AttemptDeadline(5.0) for _ in range(3)]
+    for attempt in attempts:
+        dog.watch(attempt, time.monotonic() + 0.05)
+    end = time.monotonic() + 5
+    while not all(attempt.expired for attempt in attempts) and time.monotonic() < end:
+        time.sleep(0.01)
+    assert all(attempt.expired for attempt in attempts)
+    started = [thread for thread in watchdog_threads()][before:]
+    assert len(watchdog_threads()) == before + 1
+    assert all(thread.daemon for thread in started)
