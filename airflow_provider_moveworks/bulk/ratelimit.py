@@ -146,6 +146,11 @@ class AdaptiveRateLimiter:
             rate += INCREASE_PER_SECOND * self._reference / rate
             self._rate = rate if self._max_rate is None else min(rate, self._max_rate)
 
+    def paused_for(self) -> float:
+        """Seconds left of the pause of the last 429 (0 if none)."""
+        with self._lock:
+            return max(0.0, self._paused_until - self._clock())
+
     def cancel(self) -> None:
         """Release every waiting thread for good (the run is stopping)."""
         self._cancelled.set()

@@ -84,7 +84,7 @@ local floor = math.min(min_rate, limit)
 local back = 0
 local seen = number(stored[6], 0, 1e300)
 if seen and seen > now then back = seen - now end  -- Redis' clock went back
-local function time(x, high) x = number(x, 0, 1e300); return x and number(x - back, 0, high) end
+local function time(x, high) x = number(x, 0, 1e300); return x and number(math.max(0, x - back), 0, high) end
 local rate = number(stored[2], floor, 1e300)
 local ref = number(stored[3], floor, 1e300)
 local paused = time(stored[4], now + max_pause)
@@ -123,9 +123,12 @@ local function text(x) return string.format('%.17g', x) end
 redis.call('DEL', key)
 redis.call('HSET', key, 'tat', text(tat), 'rate', text(rate), 'ref', text(ref), 'paused', text(paused),
   'cut', text(cut), 'seen', text(now))
-redis.call('PEXPIRE', key, math.floor(1000 * (ttl + math.max(0, paused - now))))
+redis.call('PEXPIRE', key, math.floor(1000 * (ttl + math.max(0, paused - now, tat - now))))
 return {granted, text(wait), text(slot), text(rate), rebuilt}
 """
+
+# A send time later than any cut: a 429 that always starts a new episode.
+LATEST = 1e300
 
 # What a Redis call may raise when Redis is down, slow or answers nonsense.
 REDIS_FAULTS = (RedisError, RedisClusterException, OSError, ValueError, TypeError, IndexError)
@@ -211,19 +214,21 @@ class SharedRateLimiter:
 
     def acquire(self) -> None:
         """Wait for this request's permit; returns at once after :meth:`cancel`."""
-        own = self._own
-        if own is not None:
-            own.acquire()
         while not self._cancelled.is_set():
             probing = not self._shared and self._may_probe()
             if not self._shared and not probing:
                 self._sent_at.shared = False
-                self._local.acquire()
+                self._local.acquire()  # at the fallback rate, never above the task's own cap
                 return
+            if self._own is not None:
+                self._own.acquire()  # each ask, so that no pause lets the task's threads bunch up
             with self._lock:
                 successes, self._successes = self._successes, 0
                 throttles = self._throttles
             try:
+                if probing and (left := self._local.paused_for()) > 0:
+                    # A 429 answered while apart: every task of the budget waits it out too.
+                    self._call("throttle", left, LATEST)
                 reply = self._call("acquire", successes, 0)
                 granted, wait, slot, rate = _flag(reply[0]), float(reply[1]), float(reply[2]), float(reply[3])
                 self._note_rebuilt(reply[4])

@@ -174,7 +174,18 @@ def test_state_expires_after_its_last_use(server):
     budget = limiter(server, 100.0)
     budget.acquire()
     ttl = fakeredis.FakeRedis(server=server).pttl(KEY)
-    assert 0 < ttl <= shared_budget.STATE_TTL * 1000
+    assert 0 < ttl <= (shared_budget.STATE_TTL + 1) * 1000  # plus the next slot, 1/100 s ahead
+
+
+def test_state_outlives_the_permits_it_granted(server):
+    now = float(fakeredis.FakeRedis(server=server).time()[0])
+    # 20 permits queued at 0.2/s: the last one leaves 100 s from now.
+    fakeredis.FakeRedis(server=server).hset(
+        KEY, mapping={**GOOD, "tat": str(now + 100), "rate": "0.2", "ref": "0.2"}
+    )
+    limiter(server, 0.2)._call("throttle", 0.0, 0.0)
+
+    assert fakeredis.FakeRedis(server=server).pttl(KEY) >= (100 + shared_budget.STATE_TTL - 1) * 1000
 
 
 def test_redis_away_at_start_falls_back_logs_once_and_rejoins(server, caplog):
@@ -300,25 +311,22 @@ def test_tasks_stating_another_limit_keep_another_budget():
     assert budget_key("api.test/bot", 200.0) != budget_key("api.test/bot", 100.0)
 
 
-def test_redis_clock_going_back_moves_the_state_back_instead_of_stalling(server):
+@pytest.mark.parametrize("throttled_before", [True, False])
+def test_redis_clock_going_back_moves_the_state_back_instead_of_stalling(server, throttled_before):
     now = float(fakeredis.FakeRedis(server=server).time()[0])
     ahead = now + 45  # the state written by a primary whose clock ran 45 s ahead of this one's
+    episode = str(ahead - 1) if throttled_before else "0"  # a budget never throttled keeps 0s
     fakeredis.FakeRedis(server=server).hset(
         KEY,
-        mapping={
-            **GOOD,
-            "tat": str(ahead),
-            "paused": str(ahead - 1),
-            "cut": str(ahead - 1),
-            "seen": str(ahead),
-        },
+        mapping={**GOOD, "tat": str(ahead + 0.3), "paused": episode, "cut": episode, "seen": str(ahead)},
     )
     budget = limiter(server, 100.0)
 
     started = time.monotonic()
     budget.acquire()
 
-    assert time.monotonic() - started < 0.3
+    # The 0.3 s queue kept, moved back with the clock: neither 45 s of stall nor a rebuilt budget.
+    assert 0.25 < time.monotonic() - started < 0.6
     assert budget.rebuilt == 0
     assert stored(server)["cut"] < now + 1  # moved back with the clock
 
@@ -380,3 +388,44 @@ def test_a_long_queue_is_not_mistaken_for_corrupt_state(server):
 
     assert reply[4] == b"0"  # not rebuilt
     assert stored(server)["tat"] >= now + 40
+
+
+def test_a_task_s_own_cap_holds_when_a_shared_pause_ends(server):
+    capped, other = limiter(server, 200.0, max_rate=2.0), limiter(server, 200.0)
+    other.acquire()
+    other.throttled(1.0)  # the budget pauses for 1 s
+    sent = []
+    threads = [
+        threading.Thread(target=lambda: (capped.acquire(), sent.append(time.monotonic()))) for _ in range(8)
+    ]
+
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    time.sleep(max(0.0, started + 1.7 - time.monotonic()))
+    granted = sorted(sent)
+    capped.cancel()
+    for thread in threads:
+        thread.join(timeout=2)
+
+    # After the pause, 2/s still: by 1.7 s at most the permits at ~1.0 and ~1.5 s, never a bunch.
+    assert 1 <= len(granted) <= 2, [t - started for t in granted]
+    assert all(later - earlier >= 0.45 for earlier, later in itertools.pairwise(granted))
+
+
+def test_a_429_answered_while_apart_pauses_the_budget_on_rejoining(server):
+    clock = _Clock()
+    apart, other = limiter(server, 100.0, clock=clock), limiter(server, 100.0)
+    server.connected = False
+    apart.acquire()  # falls back
+    apart.throttled(1.0)  # a 429 while apart: its own limiter pauses
+    server.connected = True
+    clock.now += PROBE_INTERVAL
+
+    started = time.monotonic()
+    apart.acquire()  # rejoins, carrying the pause
+    other.acquire()
+
+    assert apart.shared
+    assert time.monotonic() - started >= 0.8
+    assert stored(server)["rate"] == 100.0 * DECREASE
