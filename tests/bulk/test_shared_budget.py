@@ -280,25 +280,36 @@ def test_cancel_releases_a_thread_waiting_out_a_shared_pause(server):
     assert not waiter.is_alive()
 
 
+def take_from(budget: SharedRateLimiter, threads: int) -> tuple[float, list[float], list[threading.Thread]]:
+    """``threads`` threads each taking one permit; returns when they started, the times their
+    permits came (filled as they come) and the threads."""
+    sent: list[float] = []
+    workers = [
+        threading.Thread(target=lambda: (budget.acquire(), sent.append(time.monotonic())))
+        for _ in range(threads)
+    ]
+    started = time.monotonic()
+    for worker in workers:
+        worker.start()
+    return started, sent, workers
+
+
+def stop(budget: SharedRateLimiter, threads: list[threading.Thread]) -> None:
+    budget.cancel()
+    for thread in threads:
+        thread.join(timeout=2)
+
+
 def test_a_task_s_own_cap_holds_from_its_first_permit_without_slowing_the_others(server):
     fast = limiter(server, 200.0)
     capped = limiter(server, 200.0, max_rate=2.0)
-    sent = []
-    threads = [
-        threading.Thread(target=lambda: (capped.acquire(), sent.append(time.monotonic()))) for _ in range(8)
-    ]
-
-    started = time.monotonic()
-    for thread in threads:
-        thread.start()
+    started, sent, threads = take_from(capped, threads=8)
     for _ in range(40):
         fast.acquire()
     fast_time = time.monotonic() - started
     time.sleep(max(0.0, started + 0.8 - time.monotonic()))
     granted = len(sent)
-    capped.cancel()
-    for thread in threads:
-        thread.join(timeout=2)
+    stop(capped, threads)
 
     # 8 threads of a task capped at 2/s: one permit at once, one 0.5 s later, no more by 0.8 s.
     assert granted == 2
@@ -394,19 +405,10 @@ def test_a_task_s_own_cap_holds_when_a_shared_pause_ends(server):
     capped, other = limiter(server, 200.0, max_rate=2.0), limiter(server, 200.0)
     other.acquire()
     other.throttled(1.0)  # the budget pauses for 1 s
-    sent = []
-    threads = [
-        threading.Thread(target=lambda: (capped.acquire(), sent.append(time.monotonic()))) for _ in range(8)
-    ]
-
-    started = time.monotonic()
-    for thread in threads:
-        thread.start()
+    started, sent, threads = take_from(capped, threads=8)
     time.sleep(max(0.0, started + 1.7 - time.monotonic()))
     granted = sorted(sent)
-    capped.cancel()
-    for thread in threads:
-        thread.join(timeout=2)
+    stop(capped, threads)
 
     # After the pause, 2/s still: by 1.7 s at most the permits at ~1.0 and ~1.5 s, never a bunch.
     assert 1 <= len(granted) <= 2, [t - started for t in granted]
