@@ -4,6 +4,7 @@ whatever the number of attempts watched."""
 from __future__ import annotations
 
 import os
+import socket
 import threading
 import time
 
@@ -70,3 +71,46 @@ def test_a_watchdog_starts_its_thread_once_at_its_first_deadline() -> None:
     started = [thread for thread in watchdog_threads()][before:]
     assert len(watchdog_threads()) == before + 1
     assert all(thread.daemon for thread in started)
+
+
+def _is_shut(peer: socket.socket, wait: float = 1.0) -> bool:
+    """Whether the other end of ``peer`` was shut down (its reads end at once)."""
+    peer.settimeout(wait)
+    try:
+        return peer.recv(1) == b""
+    except TimeoutError:
+        return False
+
+
+def test_a_socket_used_after_the_attempt_was_aborted_is_shut_at_once() -> None:
+    ours, peer = socket.socketpair()
+    with ours, peer, AttemptDeadline(5.0) as attempt:
+        attempt.abort()
+        attempt.use(ours)
+        assert _is_shut(peer)
+
+
+def test_a_socket_used_after_expiry_is_shut_once_the_request_is_out_and_not_before() -> None:
+    ours, peer = socket.socketpair()
+    with ours, peer, AttemptDeadline(5.0) as attempt:
+        attempt.expire()  # nothing sent yet: not cut
+        attempt.use(ours)
+        assert not _is_shut(peer, wait=0.2)
+        attempt.request_sent()
+        assert _is_shut(peer)
+    ours, peer = socket.socketpair()
+    with ours, peer, AttemptDeadline(5.0) as attempt:
+        attempt.request_sent()
+        attempt.expire()
+        attempt.use(ours)  # used after both: shut at once
+        assert _is_shut(peer)
+
+
+def test_an_expired_attempt_entering_its_connect_phase_is_shut_at_once() -> None:
+    ours, peer = socket.socketpair()
+    with ours, peer, AttemptDeadline(5.0) as attempt:
+        attempt.use(ours)
+        attempt.expire()
+        assert not _is_shut(peer, wait=0.2)
+        attempt.connect_phase(True)
+        assert _is_shut(peer)
