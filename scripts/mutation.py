@@ -782,9 +782,11 @@ def print_scores(mutants: list[Mutant], outcomes: dict[int, str]) -> None:
         score[1] += 1
         score[2] += outcome == "equivalent"
     for module, (killed, total, equivalent) in sorted(scores.items()):
+        killable = max(1, total - equivalent)
         print(
             f"{module:<24} {killed:>4}/{total:<4} killed  {100 * killed / total:5.1f}%"
-            f"  ({equivalent} equivalent, {total - killed - equivalent} other survivors)"
+            f"  ({equivalent} equivalent, {total - killed - equivalent} other survivors;"
+            f" {100 * killed / killable:5.1f}% of the {total - equivalent} not equivalent)"
         )
 
 
