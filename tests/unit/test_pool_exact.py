@@ -528,3 +528,64 @@ def test_a_request_stuck_after_a_stop_gets_the_grace_then_the_pool_is_closed(
     start = clock.reads[0]
     assert closed_at == [start + 1.5]
     assert h.outcomes.records == [(1, "c1", "updated", {"status": 200})]
+
+
+class ReleasingResume(FakeResume):
+    """Sets ``release`` at the first save once ``ready`` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ready = threading.Event()
+        self.release = threading.Event()
+
+    def save(self) -> None:
+        super().save()
+        if self.ready.is_set():
+            self.release.set()
+
+
+def test_progress_is_saved_while_waiting_for_a_slow_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = Clock(now=100.0, step=0.5)
+    monkeypatch.setattr(pool_module, "time", clock)
+    resume = ReleasingResume()
+
+    def slow() -> None:
+        assert resume.release.wait(JOIN), "no progress saved while the worker was busy"
+
+    h = Harness(FakeClient({"c1": slow}), resume=resume)  # type: ignore[dict-item]
+
+    def steps() -> Iterator[Step]:
+        yield send(1)
+        resume.ready.set()
+
+    run_in_thread(lambda: h.pool.run(steps(), first_pass=True))
+    assert h.halts == []
+    assert resume.release.is_set()
+    assert h.outcomes.records == [(1, "c1", "updated", {"status": 200})]
+
+
+def test_progress_is_saved_while_the_queue_is_full(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One worker stuck on row 1 holds a queue of 4: the producer blocks on row 6 and keeps
+    saving progress meanwhile."""
+    clock = Clock(now=100.0, step=0.5)
+    monkeypatch.setattr(pool_module, "time", clock)
+    resume = ReleasingResume()
+    taken: list[int] = []
+
+    def slow() -> None:
+        assert resume.release.wait(JOIN), "no progress saved while the queue was full"
+
+    h = Harness(FakeClient({"c1": slow}), resume=resume)  # type: ignore[dict-item]
+
+    def steps() -> Iterator[Step]:
+        for row in range(1, 8):
+            taken.append(row)
+            if row == 6:
+                resume.ready.set()
+            yield send(row)
+
+    run_in_thread(lambda: h.pool.run(steps(), first_pass=True))
+    assert h.halts == []
+    assert resume.release.is_set()
+    assert [call[0] for call in h.client.calls] == [f"c{n}" for n in range(1, 8)]
+    assert taken == list(range(1, 8))
