@@ -755,3 +755,34 @@ def test_no_report_is_closed_without_a_report() -> None:
     run = make_run(FakeClient(), [], Log())
     run._close_report(None)
     assert run._reason is None
+
+
+def test_the_last_progress_line_is_logged_at_the_end() -> None:
+    log = Log()
+    client = FakeClient(convs("conv_a", "conv_b"))
+    client.errors["conv_b"] = [MoveworksError("broken")]
+    with pytest.raises(MoveworksBulkUpdateError):
+        make_run(client, rows("conv_a", "conv_b"), log).run()
+    progress = [text for _, text in log.lines if text.startswith("Bulk update progress")]
+    assert len(progress) == 1
+    assert progress[0].startswith("Bulk update progress: 2/2 rows (100.0%), ")
+    assert progress[0].endswith(", ETA 0 s, throttled 0, failed 1")
+
+
+def test_an_interrupt_after_an_earlier_stop_is_raised_itself(monkeypatch) -> None:
+    """execution_timeout raised in the run's thread while a refused credential already stopped
+    the run: the interrupt is what the task raises, the log names the first reason."""
+
+    def stopped_then_interrupted(self: WorkerPool, steps: Any, *, first_pass: bool) -> Any:
+        self._halt("a refused credential", MoveworksAuthenticationError("Unauthorized", status=401))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(WorkerPool, "run", stopped_then_interrupted)
+    log = Log()
+    with pytest.raises(KeyboardInterrupt):
+        make_run(FakeClient(convs("conv_a")), rows("conv_a"), log).run()
+    assert [t for t in log.texts() if t.startswith("Bulk update stopped")] == [
+        "Bulk update stopped by a refused credential after 0 of 1 rows; nothing keeps the progress: "
+        "a retry will send every row again. 0 rows: 0 failed, 0 not found, 0 invalid, 0 duplicates, "
+        "0 updated"
+    ]
