@@ -4,7 +4,9 @@ records, what a retry pass hands back, and when progress is saved."""
 
 from __future__ import annotations
 
+import queue
 import threading
+import types
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -589,3 +591,50 @@ def test_progress_is_saved_while_the_queue_is_full(monkeypatch: pytest.MonkeyPat
     assert resume.release.is_set()
     assert [call[0] for call in h.client.calls] == [f"c{n}" for n in range(1, 8)]
     assert taken == list(range(1, 8))
+
+
+def test_the_producer_saves_progress_between_steps(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows recorded without a request (duplicates here) still save progress as time passes."""
+    clock = Clock(now=100.0, step=0.5)
+    monkeypatch.setattr(pool_module, "time", clock)
+    h = Harness()
+    saves_seen: list[int] = []
+
+    def steps() -> Iterator[Step]:
+        for row in range(1, 7):
+            saves_seen.append(h.resume.saves)
+            yield Step("duplicate", row, "c1", None, "dup")
+        saves_seen.append(h.resume.saves)
+
+    run_in_thread(lambda: h.pool.run(steps(), first_pass=True))
+    # Each step's tick reads the clock once (0.5 s later each time); a save is due every 1 s.
+    assert saves_seen == [0, 0, 1, 1, 2, 2, 3]
+
+
+def test_the_queue_holds_four_steps_a_worker_and_waits_in_slices(monkeypatch: pytest.MonkeyPatch) -> None:
+    made: list[Any] = []
+
+    class RecordingQueue(queue.Queue):  # type: ignore[type-arg]
+        def __init__(self, maxsize: int = 0) -> None:
+            super().__init__(maxsize)
+            self.made_with = maxsize
+            self.timeouts: list[tuple[str, float | None]] = []
+            made.append(self)
+
+        def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
+            self.timeouts.append(("put", timeout))
+            super().put(item, block, timeout)
+
+        def get(self, block: bool = True, timeout: float | None = None) -> Any:
+            self.timeouts.append(("get", timeout))
+            return super().get(block, timeout)
+
+    monkeypatch.setattr(
+        pool_module, "queue", types.SimpleNamespace(Queue=RecordingQueue, Full=queue.Full, Empty=queue.Empty)
+    )
+    h = Harness(workers=3)
+    run_in_thread(lambda: h.pool.run(iter([send(1)]), first_pass=True))
+    assert [q.made_with for q in made] == [12]
+    assert {timeout for _, timeout in made[0].timeouts} == {0.1}
+    assert ("put", 0.1) in made[0].timeouts
+    assert h.client.calls == [("c1", {"title": "T1"})]
