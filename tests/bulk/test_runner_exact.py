@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import types
 from typing import Any
 
@@ -785,4 +786,39 @@ def test_an_interrupt_after_an_earlier_stop_is_raised_itself(monkeypatch) -> Non
         "Bulk update stopped by a refused credential after 0 of 1 rows; nothing keeps the progress: "
         "a retry will send every row again. 0 rows: 0 failed, 0 not found, 0 invalid, 0 duplicates, "
         "0 updated"
+    ]
+
+
+def test_an_interrupt_while_waiting_for_the_workers_still_waits_for_them(monkeypatch) -> None:
+    """execution_timeout raised while the pass waits for its workers: the run waits for the
+    request in flight (within the stop's grace) before it sums up, so the row it updated counts."""
+    entered, release = threading.Event(), threading.Event()
+    original = WorkerPool.wait_for_workers
+    calls: list[int] = []
+
+    def interrupted_once(self: WorkerPool) -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            assert entered.wait(10)
+            release.set()
+            raise KeyboardInterrupt
+        original(self)
+
+    class SlowClient(FakeClient):
+        def update_conversation(self, conversation_id: str, **body: Any) -> dict[str, Any]:
+            entered.set()
+            assert release.wait(10)
+            time.sleep(0.3)  # still in flight when the interrupt reaches the run
+            return super().update_conversation(conversation_id, **body)
+
+    monkeypatch.setattr(WorkerPool, "wait_for_workers", interrupted_once)
+    client = SlowClient(convs("conv_a"))
+    log = Log()
+    with pytest.raises(KeyboardInterrupt):
+        make_run(client, rows("conv_a"), log).run()
+    assert len(calls) == 2
+    assert client.updates == [("conv_a", {"title": "New"})]
+    assert [t for t in log.texts() if t.startswith("Bulk update stopped")] == [
+        "Bulk update stopped by an interrupt after 1 of 1 rows; nothing keeps the progress: a retry "
+        "will send every row again. 1 rows: 0 failed, 0 not found, 0 invalid, 0 duplicates, 1 updated"
     ]
