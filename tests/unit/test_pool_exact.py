@@ -638,3 +638,55 @@ def test_the_queue_holds_four_steps_a_worker_and_waits_in_slices(monkeypatch: py
     assert {timeout for _, timeout in made[0].timeouts} == {0.1}
     assert ("put", 0.1) in made[0].timeouts
     assert h.client.calls == [("c1", {"title": "T1"})]
+
+
+def test_the_main_thread_joins_in_slices_then_half_a_second_after_closing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The joins of the workers, recorded: slices of 0.1 s while waiting, and one of 0.5 s for
+    the worker whose request was stuck when the client was closed."""
+    joins: list[float | None] = []
+
+    class RecordingThread(threading.Thread):
+        def join(self, timeout: float | None = None) -> None:
+            joins.append(timeout)
+            super().join(timeout)
+
+    monkeypatch.setattr(
+        pool_module,
+        "threading",
+        types.SimpleNamespace(Thread=RecordingThread, Event=threading.Event, Lock=threading.Lock),
+    )
+    clock = Clock(now=100.0, step=0.5)
+    monkeypatch.setattr(pool_module, "time", clock)
+    entered = threading.Event()
+    closed = threading.Event()
+    let_go = threading.Event()
+
+    def stuck() -> None:
+        entered.set()
+        let_go.wait(JOIN)
+
+    client = FakeClient({"c1": stuck})  # type: ignore[dict-item]
+
+    def close() -> None:
+        client.closed += 1
+        closed.set()
+
+    client.close = close  # type: ignore[method-assign]
+    h = Harness(client)
+
+    def steps() -> Iterator[Step]:
+        yield send(1)
+        entered.wait(JOIN)
+        h.stop.set()
+
+    try:
+        run_in_thread(lambda: h.pool.run(steps(), first_pass=True))
+    finally:
+        let_go.set()
+    assert closed.is_set()
+    # Stop seen, deadline at +1.5 s: a check at +0.5 s (not due), a slice, the check at +1.5 s
+    # closes the client, then one join of 0.5 s for the stuck worker.
+    assert joins == [0.1, 0.5]
+    h.pool._threads[0].join(JOIN)
