@@ -446,17 +446,25 @@ def test_a_local_permit_then_a_429_after_the_task_rejoined_stays_local(server):
     local = _Local()
     budget._local = local
     script.fail = redis.exceptions.ConnectionError("down")
-    worker = threading.Thread(target=budget.acquire)  # this thread's request: a local permit
+    took, rejoined = threading.Event(), threading.Event()
+
+    def request() -> None:  # one thread: a local permit, then its 429 once the task rejoined
+        budget.acquire()
+        took.set()
+        rejoined.wait(5)
+        budget.throttled(1.0)
+
+    worker = threading.Thread(target=request)
     worker.start()
-    worker.join(timeout=5)
+    assert took.wait(5)
     script.fail = None
     clock.now += PROBE_INTERVAL
     budget.acquire()  # another thread rejoins
     assert budget.shared
     calls = len(script.calls)
-    worker = threading.Thread(target=budget.throttled, args=(1.0,))
-    worker.start()
+    rejoined.set()
     worker.join(timeout=5)
+    assert not worker.is_alive()
     assert len(script.calls) == calls
     assert local.calls[-1] == ("throttled", 1.0)
 
