@@ -233,7 +233,7 @@ class SharedRateLimiter:
                 granted, wait, slot, rate = _flag(reply[0]), float(reply[1]), float(reply[2]), float(reply[3])
                 self._note_rebuilt(reply[4])
             except REDIS_FAULTS as error:
-                self._fall_back(error, probing)
+                self._fall_back(error)
                 continue
             finally:
                 if probing:
@@ -260,7 +260,7 @@ class SharedRateLimiter:
                 self._note_rebuilt(reply[4])
                 return
             except REDIS_FAULTS as error:
-                self._fall_back(error, probing=False)
+                self._fall_back(error)
         self._local.throttled(delay)
 
     def succeeded(self) -> None:
@@ -317,7 +317,7 @@ class SharedRateLimiter:
             paused = self._redis.hget(self.key, "paused")
             return paused is not None and float(paused) > slot
         except REDIS_FAULTS as error:
-            self._fall_back(error, probing=False)
+            self._fall_back(error)
             return True  # ask again, from this task's own limiter
 
     def _note_rebuilt(self, flag: Any) -> None:
@@ -333,7 +333,7 @@ class SharedRateLimiter:
             return False
         return True
 
-    def _fall_back(self, error: BaseException, probing: bool) -> None:
+    def _fall_back(self, error: BaseException) -> None:
         with self._lock:
             self._next_probe = self._clock() + PROBE_INTERVAL
             if not self._shared:

@@ -25,16 +25,9 @@ from airflow_provider_moveworks.bulk.shared_budget import (
     SharedRateLimiter,
     configure_redis,
 )
+from tests.bulk.test_shared_budget import _Clock
 
 KEY = "moveworks:rate-budget:api.test/exact"
-
-
-class _Clock:
-    def __init__(self) -> None:
-        self.now = 500.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class _Script:
